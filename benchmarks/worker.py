@@ -1,0 +1,384 @@
+"""One benchmark measurement, run in a fresh process by ``run.py``.
+
+Two subcommands:
+
+``measure``
+    Import one framework (convlearn, Keras or PyTorch), load the MNIST arrays from
+    the harness's ``.npz`` cache, build one workload's model, and time a training
+    epoch, ``predict`` on the test images (batch 32 and one batch of all images) and
+    ``predict`` on a single image. Prints one JSON object on the last line of stdout.
+``export``
+    Write the MNIST arrays that convlearn's loader returns (or seeded random data
+    of the same shapes) to an ``.npz`` file, so that every framework trains on the
+    same arrays and the peers' environment never downloads anything.
+
+This file imports NumPy and the one framework being measured, nothing else, so it
+runs under the project's interpreter (convlearn) and the peers' interpreter alike.
+"""
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+NUM_CLASSES = 10
+
+
+# ----------------------------------------------------------------------------- data
+
+def export_data(out_path, source):
+    """Write MNIST-shaped uint8 arrays to ``out_path`` (an uncompressed ``.npz``).
+
+    Parameters
+    ----------
+    out_path : str
+        Destination file; written atomically (temporary file, then ``os.replace``).
+    source : {"mnist", "random"}
+        ``"mnist"`` takes the arrays from ``convlearn.datasets.mnist.load_data()``;
+        ``"random"`` makes seeded random images and labels of the same shapes.
+
+    Raises
+    ------
+    ValueError
+        If the loader returns arrays of unexpected shape or dtype.
+    """
+    if source == "mnist":
+        from convlearn.datasets import mnist
+
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    else:
+        rng = np.random.default_rng(0)
+        x_train = rng.integers(0, 256, size=(60000, 28, 28), dtype=np.uint8)
+        y_train = rng.integers(0, NUM_CLASSES, size=60000, dtype=np.uint8)
+        x_test = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
+        y_test = rng.integers(0, NUM_CLASSES, size=10000, dtype=np.uint8)
+    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
+    expected = {"x_train": (60000, 28, 28), "y_train": (60000,),
+                "x_test": (10000, 28, 28), "y_test": (10000,)}
+    for name, shape in expected.items():
+        array = np.asarray(arrays[name])
+        if array.shape != shape or array.dtype != np.uint8:
+            raise ValueError(
+                f"the benchmark expects {name} of shape {shape} and dtype uint8; the "
+                f"{source} source gave shape {array.shape} and dtype {array.dtype}. "
+                "Check convlearn.datasets.mnist.load_data().")
+        arrays[name] = array
+    directory = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(directory, exist_ok=True)
+    tmp_path = out_path + f".{os.getpid()}.tmp.npz"
+    np.savez(tmp_path, **arrays)
+    os.replace(tmp_path, out_path)
+
+
+def numpy_blas():
+    """Name and version of the BLAS library NumPy was built with, e.g. "scipy-openblas 0.3.31"."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    return f"{blas['name']} {blas.get('version', '')}".strip()
+
+
+def load_data(path, train_samples, test_samples):
+    """Load the cached arrays, scaled to [0, 1] float32 with a channel axis.
+
+    Returns
+    -------
+    x_train : ndarray, shape (train_samples, 28, 28, 1), float32
+    y_train : ndarray, shape (train_samples,), int64
+    x_test : ndarray, shape (test_samples, 28, 28, 1), float32
+    """
+    with np.load(path, allow_pickle=False) as data:
+        x_train = data["x_train"][:train_samples]
+        y_train = data["y_train"][:train_samples].astype(np.int64)
+        x_test = data["x_test"][:test_samples]
+    # Scaled in place, so that no float64 copy inflates every framework's peak memory.
+    x_train = x_train.astype(np.float32)[..., None]  # (N, 28, 28, 1)
+    x_train /= 255
+    x_test = x_test.astype(np.float32)[..., None]  # (N_test, 28, 28, 1)
+    x_test /= 255
+    return x_train, y_train, x_test
+
+
+# ----------------------------------------------------------------------------- timing
+
+def time_once(fn):
+    """Return the wall time of one call of ``fn`` in seconds."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def time_median(fn, calls):
+    """Return the median wall time of ``calls`` calls of ``fn`` in seconds."""
+    return statistics.median(time_once(fn) for _ in range(calls))
+
+
+def peak_rss_mib():
+    """Return this process's peak resident set size so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def warmup_size(steps, batch_size, n_samples):
+    """Number of samples for a warm-up of ``steps`` full batches plus the last, partial one.
+
+    The epoch ends with a partial batch when ``n_samples % batch_size`` is not zero; the
+    warm-up includes a batch of that size too, so that no framework meets a new input
+    shape (and compiles or allocates for it) inside the timed epoch.
+    """
+    return min(steps * batch_size + n_samples % batch_size, n_samples)
+
+
+# ----------------------------------------------------------------------------- Keras API
+
+def keras_like_model(keras, layers, workload):
+    """Build a workload's model with a Keras-style API (Keras itself or convlearn).
+
+    Returns
+    -------
+    model, loss, batch_size
+    """
+    if workload == "guide":
+        model = keras.Sequential([
+            keras.Input(shape=(28, 28, 1)),
+            layers.Conv2D(32, (3, 3), activation="relu"),  # (N, 26, 26, 32)
+            layers.MaxPool2D(2),  # (N, 13, 13, 32)
+            layers.Flatten(),  # (N, 5408)
+            layers.Dense(100, activation="relu"),  # (N, 100)
+            layers.Dense(NUM_CLASSES, activation="softmax"),  # (N, 10)
+        ])
+        return model, "sparse_categorical_crossentropy", 32
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, (3, 3), activation="relu"),  # (N, 26, 26, 32)
+        layers.MaxPool2D(2),  # (N, 13, 13, 32)
+        layers.Conv2D(64, (3, 3), activation="relu"),  # (N, 11, 11, 64)
+        layers.MaxPool2D(2),  # (N, 5, 5, 64)
+        layers.Flatten(),  # (N, 1600)
+        layers.Dropout(0.5),
+        layers.Dense(NUM_CLASSES, activation="softmax"),  # (N, 10)
+    ])
+    return model, "categorical_crossentropy", 128
+
+
+def measure_keras_like(keras, layers, workload, x_train, y_train, x_test, settings,
+                       time_direct_call):
+    """Time training and prediction through the Keras API.
+
+    Parameters
+    ----------
+    keras, layers : module
+        ``keras`` and ``keras.layers``, or ``convlearn`` and ``convlearn.layers``.
+    time_direct_call : bool
+        Also time ``model(x1)`` on one image (Keras only).
+
+    Returns
+    -------
+    result : dict
+        The timings, peak memory and the timed epoch's loss and accuracy.
+    model
+        The trained model.
+    """
+    keras.utils.set_random_seed(settings["seed"])
+    model, loss, batch_size = keras_like_model(keras, layers, workload)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    if loss == "categorical_crossentropy":
+        y_train = keras.utils.to_categorical(y_train, NUM_CLASSES)  # (N, 10)
+
+    n_warm = warmup_size(settings["warmup_steps"], batch_size, len(x_train))
+    model.fit(x_train[:n_warm], y_train[:n_warm], batch_size=batch_size, epochs=1, verbose=0)
+    history = {}
+
+    def train_epoch():
+        history.update(model.fit(x_train, y_train, batch_size=batch_size, epochs=1,
+                                 verbose=0).history)
+
+    result = {"train_epoch_s": time_once(train_epoch), "peak_rss_mib": peak_rss_mib(),
+              "train_loss": float(history["loss"][-1]),
+              "train_accuracy": float(history["accuracy"][-1]),
+              "batch_size": batch_size, "warmup_samples": n_warm}
+
+    n_warm_predict = warmup_size(1, 32, len(x_test))
+    model.predict(x_test[:n_warm_predict], verbose=0)
+    result["predict_batch32_s"] = time_once(lambda: model.predict(x_test, verbose=0))
+    model.predict(x_test, batch_size=len(x_test), verbose=0)
+    result["predict_onebatch_s"] = time_once(
+        lambda: model.predict(x_test, batch_size=len(x_test), verbose=0))
+
+    x1 = x_test[:1]  # (1, 28, 28, 1)
+    for _ in range(settings["predict1_warmup"]):
+        model.predict(x1, verbose=0)
+    result["predict1_ms"] = 1000 * time_median(lambda: model.predict(x1, verbose=0),
+                                               settings["predict1_calls"])
+    if time_direct_call:
+        for _ in range(settings["predict1_warmup"]):
+            model(x1)
+        result["call1_ms"] = 1000 * time_median(lambda: model(x1), settings["predict1_calls"])
+    return result, model
+
+
+def measure_keras(workload, x_train, y_train, x_test, settings):
+    """Measure Keras 3 on the TensorFlow backend, with its default compile options."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import keras
+    import tensorflow as tf
+    from keras import layers
+
+    result, model = measure_keras_like(keras, layers, workload, x_train, y_train, x_test,
+                                       settings, time_direct_call=True)
+    result["versions"] = {"keras": keras.__version__, "tensorflow": tf.__version__}
+    result["jit_compile"] = model.jit_compile  # Keras 3's "auto" resolves to False on a CPU-only machine
+    return result
+
+
+def measure_convlearn(workload, x_train, y_train, x_test, settings):
+    """Measure convlearn through its public, Keras-like API."""
+    import convlearn
+    from convlearn import layers
+
+    result, _ = measure_keras_like(convlearn, layers, workload, x_train, y_train, x_test,
+                                   settings, time_direct_call=False)
+    result["versions"] = {"convlearn": getattr(convlearn, "__version__", "unknown")}
+    return result
+
+
+# ----------------------------------------------------------------------------- PyTorch
+
+def measure_torch(workload, x_train, y_train, x_test, settings):
+    """Measure PyTorch with the same models, written as a plain training loop.
+
+    Images are viewed in PyTorch's NCHW layout (no copy, as there is one channel). The network
+    returns logits and is trained with ``CrossEntropyLoss`` (softmax fused into the
+    loss); prediction applies the softmax so that every framework returns probabilities.
+    Adam uses Keras's defaults (learning rate 1e-3, epsilon 1e-7); weights use
+    Glorot-uniform and zero biases as in Keras.
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(settings["seed"])
+    torch.set_num_threads(settings["threads"])
+    if workload == "guide":
+        net = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
+            nn.MaxPool2d(2),  # (N, 32, 13, 13)
+            nn.Flatten(),  # (N, 5408)
+            nn.Linear(32 * 13 * 13, 100), nn.ReLU(),  # (N, 100)
+            nn.Linear(100, NUM_CLASSES),  # (N, 10)
+        )
+        batch_size, one_hot = 32, False
+    else:
+        net = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
+            nn.MaxPool2d(2),  # (N, 32, 13, 13)
+            nn.Conv2d(32, 64, 3), nn.ReLU(),  # (N, 64, 11, 11)
+            nn.MaxPool2d(2),  # (N, 64, 5, 5)
+            nn.Flatten(),  # (N, 1600)
+            nn.Dropout(0.5),
+            nn.Linear(64 * 5 * 5, NUM_CLASSES),  # (N, 10)
+        )
+        batch_size, one_hot = 128, True
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+    loss_fn = nn.CrossEntropyLoss()
+
+    x = torch.from_numpy(np.ascontiguousarray(x_train.transpose(0, 3, 1, 2)))  # (N, 1, 28, 28)
+    labels = torch.from_numpy(y_train)  # (N,)
+    targets = nn.functional.one_hot(labels, NUM_CLASSES).float() if one_hot else labels
+    xt = torch.from_numpy(np.ascontiguousarray(x_test.transpose(0, 3, 1, 2)))  # (N_test, 1, 28, 28)
+
+    def train(n_samples):
+        """One epoch over the first ``n_samples``, shuffled; returns (mean loss, accuracy)."""
+        net.train()
+        order = torch.randperm(n_samples)
+        loss_sum = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.int64)
+        for start in range(0, n_samples, batch_size):
+            idx = order[start:start + batch_size]
+            xb, tb, yb = x[idx], targets[idx], labels[idx]  # (B, 1, 28, 28), (B, ...), (B,)
+            logits = net(xb)  # (B, 10)
+            loss = loss_fn(logits, tb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (logits.detach().argmax(dim=1) == yb).sum()
+        return loss_sum.item() / n_samples, correct.item() / n_samples
+
+    def predict(images, batch):
+        """Softmax probabilities as a NumPy array, in eval mode without autograd."""
+        net.eval()
+        with torch.no_grad():
+            outputs = [torch.softmax(net(images[i:i + batch]), dim=1)
+                       for i in range(0, len(images), batch)]
+        return torch.cat(outputs).numpy()  # (N_images, 10)
+
+    n_warm = warmup_size(settings["warmup_steps"], batch_size, len(x))
+    train(n_warm)
+    epoch = {}
+    result = {"train_epoch_s": time_once(lambda: epoch.update(stats=train(len(x)))),
+              "peak_rss_mib": peak_rss_mib(), "batch_size": batch_size,
+              "warmup_samples": n_warm}
+    result["train_loss"], result["train_accuracy"] = epoch["stats"]
+
+    predict(xt[:warmup_size(1, 32, len(xt))], 32)
+    result["predict_batch32_s"] = time_once(lambda: predict(xt, 32))
+    predict(xt, len(xt))
+    result["predict_onebatch_s"] = time_once(lambda: predict(xt, len(xt)))
+
+    x1 = xt[:1]  # (1, 1, 28, 28)
+    for _ in range(settings["predict1_warmup"]):
+        predict(x1, 1)
+    result["predict1_ms"] = 1000 * time_median(lambda: predict(x1, 1),
+                                               settings["predict1_calls"])
+    result["versions"] = {"torch": torch.__version__}
+    return result
+
+
+MEASURE = {"convlearn": measure_convlearn, "keras": measure_keras, "torch": measure_torch}
+
+
+# ----------------------------------------------------------------------------- command line
+
+def main(argv=None):
+    """Parse the command line, run one subcommand and print its JSON result."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write the MNIST arrays to an .npz cache")
+    export.add_argument("--out", required=True)
+    export.add_argument("--source", choices=["mnist", "random"], default="mnist")
+    measure = sub.add_parser("measure", help="time one framework on one workload")
+    measure.add_argument("--framework", choices=sorted(MEASURE), required=True)
+    measure.add_argument("--workload", choices=["guide", "convnet"], required=True)
+    measure.add_argument("--data", required=True, help="the .npz written by 'export'")
+    measure.add_argument("--train-samples", type=int, default=60000)
+    measure.add_argument("--test-samples", type=int, default=10000)
+    measure.add_argument("--warmup-steps", type=int, default=200)
+    measure.add_argument("--predict1-warmup", type=int, default=10)
+    measure.add_argument("--predict1-calls", type=int, default=200)
+    measure.add_argument("--threads", type=int, default=os.cpu_count())
+    measure.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    if args.command == "export":
+        export_data(args.out, args.source)
+        print(json.dumps({"exported": args.out, "source": args.source}))
+        return
+    settings = {"warmup_steps": args.warmup_steps, "predict1_warmup": args.predict1_warmup,
+                "predict1_calls": args.predict1_calls, "threads": args.threads,
+                "seed": args.seed}
+    x_train, y_train, x_test = load_data(args.data, args.train_samples, args.test_samples)
+    result = MEASURE[args.framework](args.workload, x_train, y_train, x_test, settings)
+    result.update(framework=args.framework, workload=args.workload,
+                  train_samples=len(x_train), test_samples=len(x_test),
+                  python=sys.version.split()[0], numpy=np.__version__, blas=numpy_blas())
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
