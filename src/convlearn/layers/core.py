@@ -1,0 +1,228 @@
+"""Core layers: Dense (fully connected), Flatten, Dropout, Reshape, Rescaling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _rng, activations, initializers, ops
+from .._checks import float_in_range, positive_int
+from .base import Layer, shape_str
+from .conv import check_channels_last, check_unsupported
+
+
+class Dense(Layer):
+    """Fully connected layer: every output is a weighted sum of all inputs plus a bias.
+
+    ``out = activation(x @ kernel + bias)``, applied on the last axis.
+
+    Parameters
+    ----------
+    units : int
+        Number of outputs ``U``.
+    activation : str or None
+    use_bias : bool, default True
+    kernel_initializer : default "glorot_uniform"
+    bias_initializer : default "zeros"
+
+    Weights: ``kernel`` (D, U) and ``bias`` (U,).
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = positive_int(units, "units", "Dense")
+        check_unsupported("Dense", kernel_regularizer=(kernel_regularizer, None),
+                          bias_regularizer=(bias_regularizer, None),
+                          activity_regularizer=(activity_regularizer, None),
+                          kernel_constraint=(kernel_constraint, None), bias_constraint=(bias_constraint, None))
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(
+                f"Dense '{self.name}' expects input of shape (batch, features) with a known number of "
+                f"features; got {shape_str(input_shape)}."
+            )
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)   # (D, U)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)                   # (U,)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False):
+        self._x_shape = x.shape
+        x2 = x.reshape(-1, x.shape[-1])                                        # (N, D)
+        z, self._cache = ops.dense_forward(x2, self.params["kernel"], self.params.get("bias"))  # (N, U)
+        z = z.reshape(x.shape[:-1] + (self.units,))                            # (..., U)
+        self.logits = z
+        out, self._act_cache = self.activation.forward(z)
+        return out
+
+    def backward(self, dout):
+        return self.backward_from_logits(self.activation.backward(dout, self._act_cache))
+
+    def backward_from_logits(self, dz):
+        """Backward pass starting from the gradient of the pre-activation output."""
+        dz2 = dz.reshape(-1, self.units)                                       # (N, U)
+        dx, dkernel, dbias = ops.dense_backward(dz2, self._cache, self.need_input_grad)
+        self.grads["kernel"] = dkernel                                         # (D, U)
+        if self.use_bias:
+            self.grads["bias"] = dbias                                         # (U,)
+        return None if dx is None else dx.reshape(self._x_shape)              # (..., D)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units, activation=self.activation.name, use_bias=self.use_bias,
+            kernel_initializer=initializers.serialize(self.kernel_initializer),
+            bias_initializer=initializers.serialize(self.bias_initializer),
+        )
+        return config
+
+
+class Flatten(Layer):
+    """Flatten each sample into a vector: (N, H, W, C) -> (N, H*W*C), in NHWC order like Keras."""
+
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        check_channels_last(data_format, "Flatten")
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        size = None if any(d is None for d in rest) else math.prod(rest)
+        return (input_shape[0], size)
+
+    def forward(self, x, training=False):
+        self._x_shape = x.shape
+        return x.reshape(x.shape[0], -1)                                       # (N, H*W*C)
+
+    def backward(self, dout):
+        return dout.reshape(self._x_shape)                                     # (N, H, W, C)
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (no batch axis; one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            dims = tuple(int(d) for d in target_shape)
+        except (TypeError, ValueError):
+            dims = None
+        if not dims or any(d == 0 or d < -1 for d in dims) or dims.count(-1) > 1:
+            raise ValueError(
+                "Reshape: `target_shape` must be a tuple of positive integers, with at most one -1, "
+                f"not counting the batch axis, e.g. (28, 28, 1). Received: target_shape={target_shape!r}."
+            )
+        self.target_shape = dims
+
+    def _resolved(self, input_shape):
+        size = math.prod(input_shape[1:])
+        known = math.prod(d for d in self.target_shape if d != -1)
+        if -1 in self.target_shape:
+            if size % known:
+                raise self._mismatch(input_shape)
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size:
+            raise self._mismatch(input_shape)
+        return self.target_shape
+
+    def _mismatch(self, input_shape):
+        return ValueError(
+            f"Reshape '{self.name}': cannot reshape input of shape {shape_str(input_shape)} "
+            f"({math.prod(input_shape[1:])} values per sample) to {self.target_shape}."
+        )
+
+    def compute_output_shape(self, input_shape):
+        if any(d is None for d in input_shape[1:]):
+            return (input_shape[0],) + self.target_shape
+        return (input_shape[0],) + self._resolved(input_shape)
+
+    def build(self, input_shape):
+        if all(d is not None for d in input_shape[1:]):
+            self._resolved(input_shape)
+
+    def forward(self, x, training=False):
+        self._x_shape = x.shape
+        return x.reshape((x.shape[0],) + self.target_shape)
+
+    def backward(self, dout):
+        return dout.reshape(self._x_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["target_shape"] = list(self.target_shape)
+        return config
+
+
+class Dropout(Layer):
+    """Randomly zero a fraction ``rate`` of the inputs while training.
+
+    The kept values are scaled by ``1 / (1 - rate)`` so that their expected sum
+    is unchanged; at inference (``training=False``) the layer does nothing.
+
+    Parameters
+    ----------
+    rate : float in [0, 1)
+    noise_shape : tuple, optional
+        Shape of the mask, broadcast over the input (use 1 for shared axes).
+    seed : int, optional
+        Makes the masks reproducible.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = float_in_range(rate, "rate", "Dropout", 0.0, 1.0)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = _rng.check_seed(seed, "Dropout(seed)")
+        self._generator = None
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self._mask = None
+            return x
+        if self._generator is None:
+            self._generator = _rng.generator_for(self.seed)
+        shape = x.shape
+        if self.noise_shape is not None:
+            shape = tuple(s if d is None else d for s, d in zip(x.shape, self.noise_shape))
+        keep = self._generator.random(shape, dtype=np.float32) >= self.rate
+        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))  # scaled mask
+        return x * self._mask
+
+    def backward(self, dout):
+        return dout if self._mask is None else dout * self._mask
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),
+                      seed=self.seed)
+        return config
+
+
+class Rescaling(Layer):
+    """Multiply inputs by ``scale`` and add ``offset``: ``Rescaling(1/255)`` maps pixels to [0, 1]."""
+
+    def __init__(self, scale, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float_in_range(scale, "scale", "Rescaling", -math.inf, math.inf, False, False)
+        self.offset = float_in_range(offset, "offset", "Rescaling", -math.inf, math.inf, False, False)
+
+    def forward(self, x, training=False):
+        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset)
+
+    def backward(self, dout):
+        return dout * dout.dtype.type(self.scale)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale, offset=self.offset)
+        return config
+

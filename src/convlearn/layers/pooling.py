@@ -1,0 +1,78 @@
+"""Pooling layers: keep the largest (or the average) value of each window."""
+
+from __future__ import annotations
+
+from .. import ops
+from .._checks import choice, int_tuple
+from ..ops.shapes import conv_output_length
+from .base import Layer, shape_str
+from .conv import check_channels_last, check_image_input
+
+
+class _Pooling2D(Layer):
+    mode = "max"
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        self.pool_size = int_tuple(pool_size, 2, "pool_size", owner)
+        # Keras: strides default to the pool size (non-overlapping windows).
+        self.strides = self.pool_size if strides is None else int_tuple(strides, 2, "strides", owner)
+        self.padding = choice(padding, ("valid", "same"), "padding", owner)
+        check_channels_last(data_format, owner)
+
+    def build(self, input_shape):
+        owner = type(self).__name__
+        check_image_input(input_shape, owner, self.name)
+        _, H, W, _ = input_shape
+        ph, pw = self.pool_size
+        if self.padding == "valid" and ((H is not None and ph > H) or (W is not None and pw > W)):
+            raise ValueError(
+                f"{owner} '{self.name}': pool_size {self.pool_size} is larger than its input {H}x{W} "
+                f"(input shape {shape_str(input_shape)}). Use a smaller pool_size or padding='same'."
+            )
+
+    def compute_output_shape(self, input_shape):
+        N, H, W, C = input_shape
+        Ho = None if H is None else conv_output_length(H, self.pool_size[0], self.strides[0], self.padding)
+        Wo = None if W is None else conv_output_length(W, self.pool_size[1], self.strides[1], self.padding)
+        return (N, Ho, Wo, C)
+
+    def forward(self, x, training=False):
+        out, self._cache = ops.pool2d_forward(x, self.pool_size, self.strides, self.padding, self.mode)  # (N, Ho, Wo, C)
+        return out
+
+    def backward(self, dout):
+        return ops.pool2d_backward(dout, self._cache)                       # (N, H, W, C)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pool_size=list(self.pool_size), strides=list(self.strides), padding=self.padding)
+        return config
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling: each ``pool_size`` window becomes its largest value.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default (2, 2)
+    strides : int or (int, int), optional
+        Defaults to ``pool_size`` (windows do not overlap).
+    padding : {"valid", "same"}, default "valid"
+    """
+
+    mode = "max"
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling: each window becomes the mean of its values.
+
+    With ``padding="same"``, padded cells are not counted in the mean.
+    """
+
+    mode = "avg"
+
+
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D

@@ -1,0 +1,446 @@
+"""Loss functions, each with its forward and backward pass, Keras's names and defaults.
+
+Use them by name in ``compile(loss="sparse_categorical_crossentropy")``, as
+objects (``SparseCategoricalCrossentropy(from_logits=True)``), or call them on
+arrays: ``loss(y_true, y_pred)`` returns the mean loss over the batch.
+
+Cross-entropy after a softmax (or sigmoid) output is computed from the
+layer's scores (logits) with ``logsumexp``, like Keras does on TensorFlow: no
+``log(0)``, no NaN for large scores, and the gradient is the well-known
+``(probabilities - one_hot) / N``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import choice, float_in_range, unknown_name
+from .activations import _sigmoid
+
+EPSILON = 1e-7  # Keras's fuzz factor for clipping probabilities
+REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+
+
+def _logsumexp(z, axis=-1):
+    m = np.max(z, axis=axis, keepdims=True)
+    return (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))[..., 0]
+
+
+class Loss:
+    """Base class.
+
+    Subclasses implement ``_forward(y_true, y_pred) -> per-sample losses`` and
+    ``_backward() -> d(mean loss)/d(y_pred)``. When ``fuses_with`` names the
+    model's output activation ("softmax" or "sigmoid") and ``from_logits`` is
+    False, the model uses ``_forward_logits`` / ``_backward_logits`` instead.
+    """
+
+    name = "loss"
+    fuses_with = None
+
+    def __init__(self, reduction="sum_over_batch_size", name=None):
+        self.reduction = choice(reduction, REDUCTIONS, "reduction", type(self).__name__)
+        if name is not None:
+            self.name = name
+
+    # -- public, Keras-like ---------------------------------------------------
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred, dtype=np.float64)
+        y_true = self.prepare_targets(np.asarray(y_true), y_pred.shape)
+        per_sample = self._forward(y_true, y_pred)
+        if sample_weight is not None:
+            per_sample = per_sample * np.asarray(sample_weight, dtype=np.float64)
+        if self.reduction == "none":
+            return per_sample.astype(np.float32)
+        total = float(np.sum(per_sample))
+        return total if self.reduction == "sum" else total / per_sample.size
+
+    # -- used by the model ----------------------------------------------------
+    def forward(self, y_true, y_pred, logits=None):
+        """Mean loss over the batch; keeps what :meth:`backward` needs.
+
+        ``logits`` (the output layer's scores before its activation) are used
+        when this loss fuses with that activation.
+        """
+        self._fused = logits is not None
+        per_sample = self._forward_logits(y_true, logits) if self._fused else self._forward(y_true, y_pred)
+        self._count = per_sample.size
+        return float(np.mean(per_sample))
+
+    def backward(self):
+        """Gradient of the mean loss with respect to ``y_pred`` (or the logits when fused)."""
+        return self._backward_logits() if self._fused else self._backward()
+
+    def prepare_targets(self, y_true, output_shape):
+        """Check labels against the model's output shape; return them ready for ``forward``."""
+        return y_true.astype(np.float32, copy=False)
+
+    def get_config(self):
+        return {"name": self.name, "reduction": self.reduction}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.get_config()})"
+
+
+# ---------------------------------------------------------------------------
+# Cross-entropy
+# ---------------------------------------------------------------------------
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy between one-hot labels (N, C) and predicted probabilities (N, C).
+
+    ``loss = -sum_c y_c * log(p_c)``, averaged over the batch.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        True when the model outputs raw scores (no softmax on the last layer).
+    label_smoothing : float in [0, 1], default 0
+        Replaces one-hot 1/0 by ``1 - ls + ls/C`` and ``ls/C``.
+    """
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float_in_range(label_smoothing, "label_smoothing", type(self).__name__, 0, 1, True, True)
+        if axis != -1:
+            raise ValueError(f"{type(self).__name__}: only axis=-1 is supported. Received: axis={axis!r}.")
+
+    def prepare_targets(self, y_true, output_shape):
+        C = output_shape[-1]
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: labels must be numbers; got dtype {y_true.dtype}.")
+        if y_true.shape != tuple(output_shape):
+            if y_true.ndim == len(output_shape) - 1 or (y_true.ndim == len(output_shape) and y_true.shape[-1] == 1 and C > 1):
+                raise ValueError(
+                    f"{self.name} expects one-hot labels of shape (N, {C}); got integer labels of shape "
+                    f"{y_true.shape}. Use loss='sparse_categorical_crossentropy', or one-hot encode them: "
+                    f"y = convlearn.utils.to_categorical(y, {C})."
+                )
+            raise ValueError(
+                f"{self.name}: labels of shape {y_true.shape} do not match the model's output of shape "
+                f"{tuple(output_shape)}. The last layer needs as many units as there are classes."
+            )
+        y = y_true.astype(np.float32, copy=False)
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + self.label_smoothing / C
+        return y
+
+    def _forward_logits(self, y, z):
+        log_p = z - _logsumexp(z)[..., None]                 # log softmax, (N, C)
+        self._cache = (y, np.exp(log_p))
+        return -np.sum(y * log_p, axis=-1)                   # (N,)
+
+    def _backward_logits(self):
+        y, p = self._cache
+        # d/dz of -sum(y log softmax(z)) = p * sum(y) - y  (sum(y) = 1 for one-hot labels)
+        return (p * np.sum(y, axis=-1, keepdims=True) - y) / self._count
+
+    def _forward(self, y, q):
+        if self.from_logits:
+            return self._forward_logits(y, q)
+        S = np.sum(q, axis=-1, keepdims=True)                # Keras renormalises the probabilities
+        p = q / S
+        pc = np.clip(p, EPSILON, 1 - EPSILON)
+        self._cache_probs = (y, S, p, pc)
+        return -np.sum(y * np.log(pc), axis=-1)              # (N,)
+
+    def _backward(self):
+        if self.from_logits:
+            return self._backward_logits()
+        y, S, p, pc = self._cache_probs
+        inside = (p > EPSILON) & (p < 1 - EPSILON)
+        dp = np.where(inside, -y / pc, 0.0) / self._count    # through the clip
+        return (dp - np.sum(dp * p, axis=-1, keepdims=True)) / S   # through p = q / sum(q)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+        return config
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Cross-entropy with integer class labels (N,) and predicted probabilities (N, C).
+
+    ``loss = -log(p[label])``, averaged over the batch.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        True when the model outputs raw scores (no softmax on the last layer).
+    """
+
+    name = "sparse_categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+        self.from_logits = bool(from_logits)
+        if ignore_class is not None:
+            raise ValueError(
+                "SparseCategoricalCrossentropy: `ignore_class` is not supported by convlearn. "
+                f"Received: ignore_class={ignore_class!r}."
+            )
+
+    def prepare_targets(self, y_true, output_shape):
+        C = output_shape[-1]
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: labels must be integers; got dtype {y_true.dtype}.")
+        expected = tuple(output_shape[:-1])
+        if y_true.shape == expected + (1,) and C != 1:
+            y_true = y_true.reshape(expected)
+        if y_true.shape != expected:
+            if y_true.shape == tuple(output_shape) and C > 1:
+                raise ValueError(
+                    f"{self.name} expects integer class labels of shape {expected}; got one-hot labels of "
+                    f"shape {y_true.shape}. Use loss='categorical_crossentropy', or convert them with "
+                    "y = y.argmax(axis=-1)."
+                )
+            raise ValueError(
+                f"{self.name}: labels of shape {y_true.shape} do not match the model's output of shape "
+                f"{tuple(output_shape)}; expected labels of shape {expected}."
+            )
+        if y_true.dtype.kind == "f" and not np.all(np.isfinite(y_true)):
+            raise ValueError(f"{self.name}: labels contain NaN or infinity.")
+        if y_true.dtype.kind == "f" and np.any(y_true != np.round(y_true)):
+            raise ValueError(
+                f"{self.name} expects whole-number class labels 0..{C - 1}; got fractional values "
+                f"(e.g. {y_true[y_true != np.round(y_true)].flat[0]!r})."
+            )
+        lo, hi = (y_true.min(), y_true.max()) if y_true.size else (0, 0)
+        if lo < 0 or hi >= C:
+            raise ValueError(
+                f"{self.name}: labels must be in the range 0..{C - 1} because the model has {C} outputs; "
+                f"got labels from {lo:g} to {hi:g}. Give the last layer as many units as there are classes "
+                f"(Dense({int(hi) + 1}) for labels up to {hi:g})."
+            )
+        return y_true.astype(np.intp, copy=False)
+
+    def _forward_logits(self, y, z):
+        lse = _logsumexp(z)                                                   # (N,)
+        picked = np.take_along_axis(z, y[..., None], axis=-1)[..., 0]         # (N,)
+        self._cache = (y, z, lse)
+        return lse - picked
+
+    def _backward_logits(self):
+        y, z, lse = self._cache
+        d = np.exp(z - lse[..., None])                                        # softmax, (N, C)
+        np.put_along_axis(d, y[..., None], np.take_along_axis(d, y[..., None], axis=-1) - 1, axis=-1)
+        d /= self._count
+        return d
+
+    def _forward(self, y, q):
+        if self.from_logits:
+            return self._forward_logits(y, q)
+        # Keras (TensorFlow) clips probabilities and uses their log as scores.
+        pc = np.clip(q, EPSILON, 1 - EPSILON)
+        S = np.sum(pc, axis=-1, keepdims=True)
+        picked = np.take_along_axis(pc, y[..., None], axis=-1)
+        self._cache_probs = (y, q, pc, S, picked)
+        return (np.log(S) - np.log(picked))[..., 0]
+
+    def _backward(self):
+        if self.from_logits:
+            return self._backward_logits()
+        y, q, pc, S, picked = self._cache_probs
+        d = np.broadcast_to(1.0 / S, q.shape).copy()                        # d log(sum) / d pc
+        np.put_along_axis(d, y[..., None], np.take_along_axis(d, y[..., None], axis=-1) - 1.0 / picked, axis=-1)
+        inside = (q > EPSILON) & (q < 1 - EPSILON)
+        return np.where(inside, d, 0.0) / self._count
+
+    def get_config(self):
+        config = super().get_config()
+        config["from_logits"] = self.from_logits
+        return config
+
+
+class BinaryCrossentropy(Loss):
+    """Cross-entropy for yes/no labels: ``-(y log p + (1 - y) log(1 - p))``, averaged.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+    label_smoothing : float in [0, 1], default 0
+    """
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+        self.from_logits = bool(from_logits)
+        self.label_smoothing = float_in_range(label_smoothing, "label_smoothing", type(self).__name__, 0, 1, True, True)
+
+    def prepare_targets(self, y_true, output_shape):
+        y_true = _match_rank(y_true, output_shape, self.name)
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: labels must be numbers in [0, 1]; got dtype {y_true.dtype}.")
+        if y_true.size and (y_true.min() < 0 or y_true.max() > 1):
+            raise ValueError(
+                f"{self.name} expects labels in [0, 1]; got values from {y_true.min():g} to {y_true.max():g}. "
+                "For more than two classes use a softmax output with "
+                "loss='sparse_categorical_crossentropy'."
+            )
+        y = y_true.astype(np.float32, copy=False)
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return y
+
+    def _forward_logits(self, y, z):
+        self._cache = (y, z)
+        # max(z, 0) - z*y + log(1 + exp(-|z|)): stable for any z
+        return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), axis=-1)
+
+    def _backward_logits(self):
+        y, z = self._cache
+        return (_sigmoid(z) - y) / (self._count * y.shape[-1])
+
+    def _forward(self, y, p):
+        if self.from_logits:
+            return self._forward_logits(y, p)
+        pc = np.clip(p, EPSILON, 1 - EPSILON)
+        self._cache_probs = (y, p, pc)
+        return np.mean(-(y * np.log(pc) + (1 - y) * np.log(1 - pc)), axis=-1)
+
+    def _backward(self):
+        if self.from_logits:
+            return self._backward_logits()
+        y, p, pc = self._cache_probs
+        inside = (p > EPSILON) & (p < 1 - EPSILON)
+        d = (-y / pc + (1 - y) / (1 - pc)) / (self._count * y.shape[-1])
+        return np.where(inside, d, 0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(from_logits=self.from_logits, label_smoothing=self.label_smoothing)
+        return config
+
+
+# ---------------------------------------------------------------------------
+# Regression
+# ---------------------------------------------------------------------------
+
+class MeanSquaredError(Loss):
+    """``mean((y_pred - y_true)^2)`` over the last axis, then over the batch."""
+
+    name = "mean_squared_error"
+
+    def prepare_targets(self, y_true, output_shape):
+        y_true = _match_rank(y_true, output_shape, self.name)
+        if y_true.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}: targets must be numbers; got dtype {y_true.dtype}.")
+        return y_true.astype(np.float32, copy=False)
+
+    def _forward(self, y, p):
+        self._cache = p - y
+        return np.mean(self._cache ** 2, axis=-1)
+
+    def _backward(self):
+        diff = self._cache
+        return 2 * diff / (self._count * diff.shape[-1])
+
+
+class MeanAbsoluteError(MeanSquaredError):
+    """``mean(|y_pred - y_true|)`` over the last axis, then over the batch."""
+
+    name = "mean_absolute_error"
+
+    def _forward(self, y, p):
+        self._cache = p - y
+        return np.mean(np.abs(self._cache), axis=-1)
+
+    def _backward(self):
+        diff = self._cache
+        return np.sign(diff) / (self._count * diff.shape[-1])
+
+
+def _match_rank(y_true, output_shape, name):
+    """Accept (N,) labels for an (N, 1) output, like Keras; reject other mismatches."""
+    output_shape = tuple(output_shape)
+    if y_true.shape != output_shape and y_true.ndim == len(output_shape) - 1 and output_shape[-1] == 1:
+        y_true = y_true.reshape(output_shape)
+    if y_true.shape != output_shape:
+        raise ValueError(
+            f"{name}: targets of shape {y_true.shape} do not match the model's output of shape {output_shape}."
+        )
+    return y_true
+
+
+_REGISTRY = {
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+}
+_CLASSES = {cls.__name__: cls for cls in set(_REGISTRY.values())}
+
+
+def get(identifier):
+    """Turn a name, class, config or instance into a :class:`Loss`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (lists the valid ones).
+    """
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
+        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in _REGISTRY:
+            return _REGISTRY[key]()
+        raise unknown_name("loss", identifier, _REGISTRY)
+    if callable(identifier) and getattr(identifier, "__name__", None) in _REGISTRY:
+        return _REGISTRY[identifier.__name__]()
+    raise TypeError(
+        f"Could not interpret loss {identifier!r}. Pass a name such as 'sparse_categorical_crossentropy' "
+        f"(valid: {', '.join(sorted(_REGISTRY))}) or a convlearn.losses object; a custom Python function has "
+        "no backward pass convlearn can use."
+    )
+
+
+def serialize(loss):
+    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+
+
+# ---------------------------------------------------------------------------
+# Keras-style functions returning per-sample losses
+# ---------------------------------------------------------------------------
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample categorical cross-entropy, shape (N,)."""
+    return CategoricalCrossentropy(from_logits, label_smoothing, reduction="none")(y_true, y_pred)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Per-sample sparse categorical cross-entropy, shape (N,)."""
+    return SparseCategoricalCrossentropy(from_logits, reduction="none")(y_true, y_pred)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
+    """Per-sample binary cross-entropy (mean over the last axis), shape (N,)."""
+    return BinaryCrossentropy(from_logits, label_smoothing, reduction="none")(y_true, y_pred)
+
+
+def mean_squared_error(y_true, y_pred):
+    """Per-sample mean squared error, shape (N,)."""
+    return MeanSquaredError(reduction="none")(y_true, y_pred)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Per-sample mean absolute error, shape (N,)."""
+    return MeanAbsoluteError(reduction="none")(y_true, y_pred)
+
+
+mse = mean_squared_error
+mae = mean_absolute_error

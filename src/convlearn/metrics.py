@@ -1,0 +1,146 @@
+"""Metrics reported during training: running means over the samples seen.
+
+``metrics=["accuracy"]`` picks binary, sparse or one-hot accuracy from the
+shapes of the labels and the model's output, the way Keras 3 decides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import unknown_name
+
+
+class Metric:
+    """A running mean: ``update(y_true, y_pred)``, ``result()``, ``reset()``."""
+
+    def __init__(self, name=None):
+        self.name = name or self.default_name
+        self.reset()
+
+    default_name = "metric"
+
+    def reset(self):
+        self._total = 0.0
+        self._count = 0
+
+    def values(self, y_true, y_pred):
+        """Per-sample values, shape (N,)."""
+        raise NotImplementedError
+
+    def update(self, y_true, y_pred):
+        v = self.values(y_true, y_pred)
+        self._total += float(np.sum(v))
+        self._count += v.size
+
+    def result(self):
+        return self._total / self._count if self._count else 0.0
+
+    def __call__(self, y_true, y_pred):
+        """Mean of the metric over the given batch (does not touch the running state)."""
+        return float(np.mean(self.values(np.asarray(y_true), np.asarray(y_pred))))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class SparseCategoricalAccuracy(Metric):
+    """Share of samples whose highest-scoring class equals the integer label."""
+
+    default_name = "sparse_categorical_accuracy"
+
+    def values(self, y_true, y_pred):
+        y = y_true.reshape(y_pred.shape[:-1])
+        return (np.argmax(y_pred, axis=-1) == y).astype(np.float32)
+
+
+class CategoricalAccuracy(Metric):
+    """Share of samples whose highest-scoring class is the one-hot label's class."""
+
+    default_name = "categorical_accuracy"
+
+    def values(self, y_true, y_pred):
+        return (np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)).astype(np.float32)
+
+
+class BinaryAccuracy(Metric):
+    """Share of outputs on the right side of ``threshold`` (default 0.5)."""
+
+    default_name = "binary_accuracy"
+
+    def __init__(self, name=None, threshold=0.5):
+        self.threshold = threshold
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        y = y_true.reshape(y_pred.shape)
+        return np.mean((y_pred > self.threshold) == (y > 0.5), axis=-1).astype(np.float32)
+
+
+class Accuracy(Metric):
+    """Share of predictions exactly equal to the labels."""
+
+    default_name = "accuracy"
+
+    def values(self, y_true, y_pred):
+        return np.mean((y_true.reshape(y_pred.shape) == y_pred).reshape(len(y_pred), -1), axis=-1)
+
+
+class MeanSquaredError(Metric):
+    default_name = "mean_squared_error"
+
+    def values(self, y_true, y_pred):
+        return np.mean((y_pred - y_true.reshape(y_pred.shape)) ** 2, axis=-1)
+
+
+class MeanAbsoluteError(Metric):
+    default_name = "mean_absolute_error"
+
+    def values(self, y_true, y_pred):
+        return np.mean(np.abs(y_pred - y_true.reshape(y_pred.shape)), axis=-1)
+
+
+_REGISTRY = {
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "categorical_accuracy": CategoricalAccuracy,
+    "binary_accuracy": BinaryAccuracy,
+    "mean_squared_error": MeanSquaredError,
+    "mse": MeanSquaredError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mae": MeanAbsoluteError,
+}
+_AUTO = ("accuracy", "acc")
+
+
+def auto_accuracy(y_true_shape, y_pred_shape):
+    """The accuracy Keras 3 picks for ``"accuracy"`` from the shapes of labels and outputs."""
+    if y_pred_shape[-1] == 1:
+        return BinaryAccuracy
+    if len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1):
+        return SparseCategoricalAccuracy
+    return CategoricalAccuracy
+
+
+def get(identifier, y_true_shape=None, y_pred_shape=None):
+    """Resolve a metric name or object. ``"accuracy"`` needs the label and output shapes.
+
+    The metric keeps the name the user wrote (``"accuracy"`` or ``"acc"``), which
+    becomes its key in ``history.history``.
+    """
+    if isinstance(identifier, Metric):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Metric):
+        return identifier()
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in _AUTO:
+            if y_true_shape is None:
+                return None  # decided when the data is seen
+            return auto_accuracy(y_true_shape, y_pred_shape)(name=identifier)
+        if key in _REGISTRY:
+            return _REGISTRY[key](name=identifier)
+        raise unknown_name("metric", identifier, set(_REGISTRY) | set(_AUTO))
+    raise TypeError(
+        f"Could not interpret metric {identifier!r}. Pass a name such as 'accuracy' "
+        f"(valid: {', '.join(sorted(set(_REGISTRY) | set(_AUTO)))}) or a convlearn.metrics object."
+    )

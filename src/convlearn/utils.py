@@ -1,0 +1,78 @@
+"""Helpers with Keras's names: ``to_categorical``, ``set_random_seed``, image loading."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _rng
+from .layers.base import clear_session
+from .progbar import Progbar
+
+
+def to_categorical(x, num_classes=None):
+    """One-hot encode integer class labels: ``[1, 0]`` -> ``[[0, 1], [1, 0]]``.
+
+    Parameters
+    ----------
+    x : array of int, shape (N,) (or (N, 1))
+    num_classes : int, optional
+        Number of classes; defaults to ``max(x) + 1``.
+
+    Returns
+    -------
+    ndarray, float32, shape (N, num_classes)
+
+    Raises
+    ------
+    ValueError
+        For negative, fractional or too large labels.
+    """
+    y = np.asarray(x)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"to_categorical expects integer class labels; got dtype {y.dtype}.")
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y.reshape(y.shape[:-1])
+    if y.size and (y.dtype.kind == "f" and (not np.isfinite(y).all() or np.any(y != np.round(y)))):
+        raise ValueError("to_categorical expects whole-number class labels; got fractional or non-finite values.")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise ValueError(f"to_categorical expects labels >= 0; got {y.min()}.")
+    top = int(y.max()) + 1 if y.size else 0
+    if num_classes is None:
+        num_classes = top
+    elif isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes <= 0:
+        raise ValueError(f"to_categorical: `num_classes` must be a positive integer. Received: num_classes={num_classes!r}.")
+    elif top > num_classes:
+        raise ValueError(
+            f"to_categorical: label {top - 1} does not fit num_classes={num_classes}; "
+            f"labels must be in 0..{num_classes - 1}."
+        )
+    out = np.zeros(y.shape + (int(num_classes),), dtype=np.float32)        # (N, num_classes)
+    np.put_along_axis(out, y[..., None], 1.0, axis=-1)
+    return out
+
+
+def set_random_seed(seed):
+    """Make runs reproducible: seeds convlearn's generator, Python's ``random`` and NumPy's.
+
+    After ``set_random_seed(s)``, building and training the same model on the
+    same data gives bit-identical weights.
+    """
+    _rng.set_global_seed(seed)
+
+
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
+    """Load an image file as a Pillow image (needs Pillow: ``pip install "convlearn[images]"``)."""
+    from .datasets.images import load_img as _load_img
+
+    return _load_img(path, color_mode=color_mode, target_size=target_size, interpolation=interpolation)
+
+
+def img_to_array(img, dtype="float32"):
+    """Turn a Pillow image into a (height, width, channels) float array."""
+    from .datasets.images import img_to_array as _img_to_array
+
+    return _img_to_array(img, dtype=dtype)
+
+
+__all__ = ["Progbar", "clear_session", "img_to_array", "load_img", "set_random_seed", "to_categorical"]
