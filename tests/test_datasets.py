@@ -232,6 +232,8 @@ def test_write_idx_errors(tmp_path):
         write_idx(tmp_path / "x", np.zeros(3, dtype=np.float32))
     with pytest.raises(ValueError, match=r"1 to 255 dimensions.*shape \(\)"):
         write_idx(tmp_path / "x", np.uint8(3))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_idx(tmp_path / "no-such-folder" / "x.gz", np.zeros(3, dtype=np.uint8))
 
 
 def test_array_sha256_covers_shape_and_bytes():

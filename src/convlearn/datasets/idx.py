@@ -20,11 +20,12 @@ file was compressed.
 
 import gzip
 import hashlib
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
+
+from convlearn._io import atomic_write_bytes
 
 __all__ = ["read_idx", "write_idx", "array_sha256"]
 
@@ -134,6 +135,8 @@ def write_idx(path, array):
     ValueError
         If ``array`` is not ``uint8``, has no dimensions, or a size does not fit
         in 32 bits.
+    FileNotFoundError
+        If the folder of ``path`` does not exist.
     """
     array = np.asarray(array)
     if array.dtype != np.uint8:
@@ -148,20 +151,13 @@ def write_idx(path, array):
     header = bytes([0, 0, _UBYTE, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(array).tobytes()
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.suffix == ".gz":
-                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz:
-                    gz.write(payload)
-            else:
-                raw.write(payload)
-        os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; data files are for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    if path.suffix == ".gz":
+        buffer = io.BytesIO()
+        # mtime=0 and no file name: the same bytes on every run and every platform.
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=9, mtime=0) as gz:
+            gz.write(payload)
+        payload = buffer.getvalue()
+    atomic_write_bytes(path, payload)
 
 
 def array_sha256(array):

@@ -118,7 +118,9 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", 
         if img.size != (width, height):
             if keep_aspect_ratio:
                 img = img.crop(_center_box(img.size, width / height))
-            resample = getattr(pil_image.Resampling, interpolation.upper())
+            pil_image = _import_pil_image()
+            filters = getattr(pil_image, "Resampling", pil_image)  # Pillow < 9.1 has no Resampling
+            resample = getattr(filters, interpolation.upper())
             img = img.resize((width, height), resample=resample)
     return img
 
