@@ -23,6 +23,11 @@ def atomic_write_bytes(path, data):
         raise FileNotFoundError(f"Cannot write {path!r}: the folder {folder!r} does not exist. Create it first.")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
+        # mkstemp makes owner-only files; give the result the permissions a plain open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

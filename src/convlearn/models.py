@@ -491,18 +491,22 @@ class Sequential(Layer):
                 idx = order[sl] if order is not None else sl
                 xb, yb = x[idx], y[idx]
                 batch_loss = self._train_step(xb, yb)
+                loss_sum += batch_loss * len(xb)
+                seen = min(n, (step + 1) * batch_size)
+                logs = {"loss": loss_sum / seen}
+                logs.update((m.name, m.result()) for m in self.metrics)
+                cbs.on_train_batch_end(step, logs)
                 if not math.isfinite(batch_loss):
+                    if self.stop_training:  # a TerminateOnNaN callback asked for a clean stop
+                        break
                     raise FloatingPointError(
                         f"Training diverged: the loss became {batch_loss} at epoch {epoch + 1}, step "
                         f"{step + 1}/{steps}. Try a smaller learning rate (now {self.optimizer.learning_rate:g}), "
                         "check that the inputs are normalised (e.g. x / 255), or use gradient clipping "
                         "(clipnorm=1.0 in the optimizer)."
                     )
-                loss_sum += batch_loss * len(xb)
-                seen = min(n, (step + 1) * batch_size)
-                logs = {"loss": loss_sum / seen}
-                logs.update((m.name, m.result()) for m in self.metrics)
-                cbs.on_train_batch_end(step, logs)
+                if self.stop_training:
+                    break
             if x_val is not None and (epoch + 1) % validation_freq == 0:
                 val = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
                 logs.update(("val_" + k, v) for k, v in val.items())
