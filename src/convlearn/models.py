@@ -19,11 +19,12 @@ import math
 
 import numpy as np
 
-from . import _rng
+from . import _rng, ops
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._checks import as_float_array, reject_unknown_kwargs
+from ._plan import build_plan
 from .callbacks import CallbackList
 from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str
 
@@ -46,6 +47,8 @@ class Sequential(Layer):
         super().__init__(name=name, trainable=trainable)
         self._layers = []
         self._plan = None
+        self._plan_kernels = None
+        self._leaves = []
         self.optimizer = None
         self.loss = None
         self.compiled = False
@@ -203,12 +206,14 @@ class Sequential(Layer):
                 f"{owner}: model '{self.name}' expects input of shape {shape_str(expected)}; "
                 f"got {shape_str((x_shape[0],) + tuple(x_shape[1:]))}.{hint}"
             )
-        if self._plan is None:
+        if self._plan is None or self._plan_kernels != ops.get_kernels():
             leaves = self.leaf_layers()
             for i, layer in enumerate(leaves):
                 # the images themselves need no gradient: skip that product
                 layer.need_input_grad = i > 0
-            self._plan = leaves
+            self._leaves = leaves
+            self._plan = build_plan(leaves)
+            self._plan_kernels = ops.get_kernels()
 
     # ------------------------------------------------------------------
     # Forward and backward
@@ -291,7 +296,7 @@ class Sequential(Layer):
     def _trainable_leaves(self):
         if not self.trainable:
             return []
-        return [layer for layer in self._plan if layer.trainable and layer.params]
+        return [layer for layer in self._leaves if layer.trainable and layer.params]
 
     # ------------------------------------------------------------------
     # Training configuration

@@ -176,3 +176,114 @@ def dense_backward(dout, cache, need_dx=True):
     dbias = dout.sum(axis=0) if has_bias else None                   # (U,)
     dx = dout @ kernel.T if need_dx else None                        # (N, D)
     return dx, dkernel, dbias
+
+
+# ----------------------------------------------------------------------------
+# Fused convolution + bias + ReLU + max pooling (training and inference fast path)
+# ----------------------------------------------------------------------------
+#
+# Max pooling commutes with adding a per-channel bias and with ReLU (both are
+# monotone and the same for every cell of a window), so
+#     maxpool(relu(conv(x) + b)) == relu(maxpool(conv(x)) + b).
+# The fused kernel therefore adds the bias and applies ReLU to the pooled map,
+# which is pool_h*pool_w times smaller. It also orders the im2col rows by
+# position *inside* the pooling window first: the convolution output then has
+# shape (P, M, F) with P = ph*pw window cells and M = N*Ho2*Wo2 windows, and the
+# pooling is an element-wise maximum of P contiguous slabs. Rows that the
+# pooling would drop (an odd last row or column) are never computed.
+
+def _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2):
+    """View (ph, pw, N, Ho2, Wo2, kh, kw, C) of every conv window, grouped by pooling cell."""
+    N, _, _, C = xp.shape
+    s0, s1, s2, s3 = xp.strides
+    return as_strided(
+        xp, shape=(ph, pw, N, Ho2, Wo2, kh, kw, C),
+        strides=(s1 * sh, s2 * sw, s0, s1 * sh * ph, s2 * sw * pw, s1, s2, s3), writeable=False)
+
+
+def conv_pool_geometry(x_shape, kernel_shape, strides, padding, pool_size):
+    """Shapes of the fused kernel: conv output (Ho, Wo), pooled output (Ho2, Wo2), pads."""
+    kh, kw = kernel_shape[:2]
+    Ho, Wo, pads = _geometry(x_shape, (kh, kw), strides, padding)
+    return Ho, Wo, Ho // pool_size[0], Wo // pool_size[1], pads
+
+
+def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, training=True):
+    """``maxpool(act(conv2d(x) + bias))`` with non-overlapping valid pooling, act in {ReLU, identity}.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    kernel : ndarray, shape (kh, kw, C, F)
+    bias : ndarray of shape (F,) or None
+    strides, padding : the convolution's
+    pool_size : (ph, pw)
+        Pool size, equal to the pool strides, "valid" padding.
+    relu : bool
+    training : bool
+        Keep a cache for :func:`conv2d_maxpool_backward`.
+
+    Returns
+    -------
+    out : ndarray, shape (N, Ho2, Wo2, F)
+    cache : tuple or None
+    """
+    N, H, W, C = x.shape
+    kh, kw, _, F = kernel.shape
+    sh, sw = strides
+    ph, pw = pool_size
+    Ho, Wo, Ho2, Wo2, pads = conv_pool_geometry(x.shape, kernel.shape, strides, padding, pool_size)
+    P, M, K = ph * pw, N * Ho2 * Wo2, kh * kw * C
+    xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
+    cols = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2).reshape(P * M, K)  # copy: (P*M, K)
+    z = (cols @ kernel.reshape(K, F)).reshape(P, M, F)                       # conv without bias: (P, M, F)
+    zmax = z[0].copy()                                                       # (M, F)
+    for k in range(1, P):
+        np.maximum(zmax, z[k], out=zmax)                                     # max over the window cells
+    out = zmax + bias if bias is not None else zmax.copy()                   # (M, F)
+    if relu:
+        np.maximum(out, 0, out=out)
+    out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
+    cache = None
+    if training:
+        cache = (cols, z, zmax, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
+    return out, cache
+
+
+def conv2d_maxpool_backward(dout, cache, need_dx=True):
+    """Gradients of :func:`conv2d_maxpool_forward`: ``(dx or None, dkernel, dbias or None)``.
+
+    Each pooled gradient goes to the first maximum of its window (reading
+    order), like :func:`pool2d_backward`.
+    """
+    cols, z, zmax, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
+    P, M, F = z.shape
+    kh, kw, C, _ = kernel.shape
+    N, Ho2, Wo2 = dout.shape[:3]
+    g = dout.reshape(M, F)                                                   # (M, F)
+    if relu:
+        g = g * (out.reshape(M, F) > 0)                                      # ReLU gate on the pooled map
+    dbias = g.sum(axis=0) if has_bias else None                              # (F,)
+    dz = np.empty_like(z)                                                    # (P, M, F)
+    taken = np.zeros((M, F), dtype=bool)
+    for k in range(P):
+        winner = z[k] == zmax
+        winner &= ~taken                                                     # first maximum wins ties
+        taken |= winner
+        np.multiply(g, winner, out=dz[k])
+    dz2 = dz.reshape(P * M, F)                                               # (P*M, F)
+    dkernel = (cols.T @ dz2).reshape(kernel.shape)                           # (kh, kw, C, F)
+    dx = None
+    if need_dx:
+        dcols = (dz2 @ kernel.reshape(kh * kw * C, F).T).reshape(ph, pw, N, Ho2, Wo2, kh, kw, C)
+        dxp = np.zeros(padded_shape, dtype=dout.dtype)                       # (N, Hp, Wp, C)
+        step_h, step_w = sh * ph, sw * pw
+        for di in range(ph):
+            for dj in range(pw):
+                for i in range(kh):
+                    for j in range(kw):
+                        r0, c0 = sh * di + i, sw * dj + j
+                        dxp[:, r0:r0 + step_h * (Ho2 - 1) + 1:step_h, c0:c0 + step_w * (Wo2 - 1) + 1:step_w, :] \
+                            += dcols[di, dj, :, :, :, i, j, :]
+        dx = _crop(dxp, pads, x_shape[1], x_shape[2])                        # (N, H, W, C)
+    return dx, dkernel, dbias
