@@ -47,7 +47,8 @@ FULL = {"train_samples": 60000, "test_samples": 10000, "warmup_steps": 200,
 QUICK = {"train_samples": 2000, "test_samples": 1000, "warmup_steps": 10,
          "predict1_calls": 20, "repeats": 1}
 
-# The table's rows for each training workload: (result key, label, unit).
+# The table's rows for each training workload: (result key, label, unit). Every row but
+# the accuracy (a check that training happened) gets ratio columns.
 WORKLOAD_ROWS = (
     ("train_epoch_s", "train epoch, {train:,} images", "s"),
     ("predict_batch32_s", "predict {test:,} images, batch 32", "s"),
@@ -57,6 +58,7 @@ WORKLOAD_ROWS = (
     ("peak_rss_mib", "peak memory of the training process", "MiB"),
     ("train_accuracy", "accuracy over the timed epoch", ""),
 )
+NO_RATIO = {"train_accuracy"}
 
 # The project's targets: (workload, key) -> list of (peer, limit). A peer's limit bounds
 # the ratio convlearn / peer; peer None bounds convlearn's own value.
@@ -271,7 +273,7 @@ def table_rows(summary, frameworks, settings):
         medians = {f: s["median"] if s else None for f, s in stats.items()}
         row = {"workload": workload, "metric": label, "unit": unit, "key": key,
                "values": stats, "ratios": {}}
-        for peer in ("keras", "torch"):
+        for peer in () if key in NO_RATIO else ("keras", "torch"):
             if medians.get("convlearn") is not None and medians.get(peer):
                 row["ratios"][peer] = medians["convlearn"] / medians[peer]
         targets = TARGETS.get((workload, key))
