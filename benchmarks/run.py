@@ -327,6 +327,8 @@ def markdown_report(report):
         f"at end: {', '.join(f'{x:.2f}' for x in m['load_average_end'])}",
         f"- Versions: {versions}",
         f"- convlearn source: commit {report['convlearn_revision']}",
+        f"- Keras `jit_compile` after its default `compile`: "
+        f"{', '.join(report['keras_jit_compile']) or '-'}",
         f"- Rounds: {s['repeats']}; warm-up before timing: {s['warmup_steps']} training steps "
         f"plus the epoch's partial batch; predict 1 image: median of {s['predict1_calls']} calls",
         "- Cells: median over rounds, (min-max) when there is more than one round. "
@@ -447,6 +449,7 @@ def main(argv=None):
         "duration_s": time.perf_counter() - started,
         "settings": settings, "machine": machine, "versions": versions,
         "convlearn_revision": git_revision(),
+        "keras_jit_compile": sorted({str(r["jit_compile"]) for r in runs if "jit_compile" in r}),
         "rows": table_rows(summarise(runs), args.frameworks, settings),
         "errors": [r for r in runs if "error" in r],
         "runs": runs,
