@@ -1,0 +1,111 @@
+"""Shared test helpers: a finite-difference gradient checker and small array utilities.
+
+The checker compares a layer's analytic gradients with centred finite
+differences of a random linear functional of its output,
+``L(x, params) = sum(w * layer(x))``, whose gradient with respect to the
+output is ``w`` itself. Everything runs in float64 on tiny shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TINY = 1e-12
+
+
+def rel_error(analytic, numeric):
+    """max |a - n| / max(|a| + |n|): a relative error that is 0 only when the arrays agree.
+
+    The denominator is the largest ``|a| + |n|`` over all entries (floored at
+    ``TINY``), so that entries that are 0 in both arrays do not divide by zero
+    and a gradient that is wrongly all zeros gives an error of 1.
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    assert a.shape == n.shape, f"shapes differ: {a.shape} vs {n.shape}"
+    if a.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(a) + np.abs(n))), TINY)
+    return float(np.max(np.abs(a - n))) / scale
+
+
+def numerical_gradient(f, x, eps=1e-6):
+    """Centred finite differences of the scalar function ``f()`` with respect to ``x``.
+
+    ``x`` is perturbed in place, one entry at a time, and restored.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + eps
+        plus = f()
+        x[i] = old - eps
+        minus = f()
+        x[i] = old
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_layer_gradients(layer, x, training=False, forward=None, tol=1e-6, seed=0):
+    """Assert that ``layer.backward`` matches finite differences for the input and every weight.
+
+    Parameters
+    ----------
+    layer : convlearn layer, built with ``dtype="float64"``
+    x : float64 array, the input batch
+    forward : callable(x) -> out, optional
+        How to recompute the output for the numerical gradient; defaults to
+        ``layer(x, training=training)``. Dropout passes a function that uses a
+        fresh layer with the same seed, so the mask stays the same.
+
+    Returns
+    -------
+    dict
+        The relative error of each gradient (key ``"input"`` and the weight names).
+    """
+    x = np.array(x, dtype=np.float64)
+    forward = forward or (lambda inp: layer(inp, training=training))
+    out = layer(x, training=training)
+    w = np.random.default_rng(seed).standard_normal(out.shape)       # the random linear functional
+    dx = layer.backward(w.copy())
+    assert dx.shape == x.shape
+    assert set(layer.grads) == set(layer.params)
+    analytic = {"input": dx, **{k: layer.grads[k].copy() for k in layer.params}}
+
+    def loss():
+        return float(np.sum(w * forward(x)))
+
+    errors = {"input": rel_error(analytic["input"], numerical_gradient(loss, x))}
+    for key, value in layer.params.items():
+        errors[key] = rel_error(analytic[key], numerical_gradient(loss, value))
+    bad = {k: e for k, e in errors.items() if not e < tol}
+    assert not bad, f"{type(layer).__name__}: gradient check failed (relative errors {bad}, tolerance {tol})"
+    return errors
+
+
+def distinct_values(rng, shape, spacing=0.01):
+    """Random values whose pairwise gaps are at least ``spacing``: max pooling has no near-ties."""
+    n = int(np.prod(shape))
+    values = (rng.permutation(n) - n / 2) * spacing
+    return values.reshape(shape).astype(np.float64)
+
+
+def away_from(rng, shape, points, margin=0.05, scale=1.0):
+    """Normal samples pushed at least ``margin`` away from each of ``points`` (kinks of ReLU-like functions)."""
+    x = rng.standard_normal(shape) * scale
+    for p in points:
+        close = np.abs(x - p) < margin
+        x[close] = p + np.where(x[close] >= p, margin, -margin) * 2
+    return x
+
+
+def tf_same_pads(n, k, s):
+    """Padding (before, after) of TensorFlow's 'same': extra cell at the bottom/right.
+
+    Written out here independently of the library's own helper.
+    """
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
