@@ -1,0 +1,83 @@
+"""The guide's walk-throughs: every layer of the beginner's CNN guide, worked out with numbers.
+
+>>> from convlearn import explain
+>>> walk = explain.explain_conv()            # the guide's 6x6 image and 3x3 filter
+>>> walk.output.shape
+(4, 4)
+>>> print(walk.steps[0].total)               # the first cell of the feature map
+1.0
+
+Every walk-through object renders itself: ``walk.to_text(lang="zh")`` for the terminal,
+``walk.to_figure("conv.png")`` and ``walk.to_gif("conv.gif")`` for pictures (matplotlib and
+Pillow: ``pip install "convlearn[plot]"``).  See :mod:`convlearn.explain.walkthrough`.
+"""
+
+from .i18n import LANGS, resolve_lang, tr
+from .walkthrough import (
+    DEFAULT_CLASS_NAMES,
+    DEFAULT_DENSE_BIAS,
+    DEFAULT_DENSE_WEIGHTS,
+    DEFAULT_GRAY_PIXELS,
+    DEFAULT_IMAGE,
+    DEFAULT_KERNEL,
+    DEFAULT_RGB_PIXELS,
+    ConvStep,
+    ConvWalkthrough,
+    DenseWalkthrough,
+    ExplainError,
+    FlattenWalkthrough,
+    GuideWalkthrough,
+    InputWalkthrough,
+    OutputSize,
+    PoolStep,
+    PoolWalkthrough,
+    ReLUWalkthrough,
+    SoftmaxWalkthrough,
+    explain_conv,
+    explain_dense,
+    explain_flatten,
+    explain_guide,
+    explain_input,
+    explain_pool,
+    explain_relu,
+    explain_softmax,
+    load_array,
+    output_size,
+    parse_array,
+)
+
+__all__ = [
+    "LANGS",
+    "resolve_lang",
+    "tr",
+    "DEFAULT_CLASS_NAMES",
+    "DEFAULT_DENSE_BIAS",
+    "DEFAULT_DENSE_WEIGHTS",
+    "DEFAULT_GRAY_PIXELS",
+    "DEFAULT_IMAGE",
+    "DEFAULT_KERNEL",
+    "DEFAULT_RGB_PIXELS",
+    "ConvStep",
+    "ConvWalkthrough",
+    "DenseWalkthrough",
+    "ExplainError",
+    "FlattenWalkthrough",
+    "GuideWalkthrough",
+    "InputWalkthrough",
+    "OutputSize",
+    "PoolStep",
+    "PoolWalkthrough",
+    "ReLUWalkthrough",
+    "SoftmaxWalkthrough",
+    "explain_conv",
+    "explain_dense",
+    "explain_flatten",
+    "explain_guide",
+    "explain_input",
+    "explain_pool",
+    "explain_relu",
+    "explain_softmax",
+    "load_array",
+    "output_size",
+    "parse_array",
+]
