@@ -24,16 +24,19 @@ class FusedConvPool:
         self.pool = pool
         self.dtype = conv.dtype
         self.name = f"{conv.name}+{pool.name}"
+        self._workspace = {}
 
     def forward(self, x, training=False):
         conv = self.conv
         out, self._cache = fast.conv2d_maxpool_forward(
             x, conv.params["kernel"], conv.params.get("bias"), conv.strides, conv.padding,
-            self.pool.pool_size, relu=conv.activation.name == "relu", training=training)
+            self.pool.pool_size, relu=conv.activation.name == "relu", training=training,
+            workspace=self._workspace)
         return out                                                # (N, Ho2, Wo2, F)
 
     def backward(self, dout):
-        dx, dkernel, dbias = fast.conv2d_maxpool_backward(dout, self._cache, self.conv.need_input_grad)
+        dx, dkernel, dbias = fast.conv2d_maxpool_backward(dout, self._cache, self.conv.need_input_grad,
+                                                             workspace=self._workspace)
         self.conv.grads["kernel"] = dkernel
         if self.conv.use_bias:
             self.conv.grads["bias"] = dbias

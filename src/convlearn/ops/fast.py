@@ -208,7 +208,21 @@ def conv_pool_geometry(x_shape, kernel_shape, strides, padding, pool_size):
     return Ho, Wo, Ho // pool_size[0], Wo // pool_size[1], pads
 
 
-def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, training=True):
+def _buffer(workspace, key, shape, dtype):
+    """A reusable array from ``workspace`` (a dict), or a fresh one without a workspace.
+
+    Reusing the same large arrays every step avoids fresh allocations, which
+    for arrays above glibc's mmap threshold cost page faults on every touch.
+    """
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    buf = workspace.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = workspace[key] = np.empty(shape, dtype=dtype)
+    return buf
+
+
+def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, training=True, workspace=None):
     """``maxpool(act(conv2d(x) + bias))`` with non-overlapping valid pooling, act in {ReLU, identity}.
 
     Parameters
@@ -222,6 +236,8 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     relu : bool
     training : bool
         Keep a cache for :func:`conv2d_maxpool_backward`.
+    workspace : dict, optional
+        Arrays reused from call to call (the caller keeps it).
 
     Returns
     -------
@@ -235,10 +251,17 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     Ho, Wo, Ho2, Wo2, pads = conv_pool_geometry(x.shape, kernel.shape, strides, padding, pool_size)
     P, M, K = ph * pw, N * Ho2 * Wo2, kh * kw * C
     xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
-    cols = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2).reshape(P * M, K)  # copy: (P*M, K)
-    z = (cols @ kernel.reshape(K, F)).reshape(P, M, F)                       # conv without bias: (P, M, F)
-    zmax = z[0].copy()                                                       # (M, F)
-    for k in range(1, P):
+    # im2col, transposed: one row per kernel tap, one column per (window cell, pooled position).
+    # Copying into this layout reads long runs of the image and is ~3x faster than the usual one.
+    windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)   # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
+    colsT = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), x.dtype)
+    np.copyto(colsT, windows.transpose(5, 6, 7, 0, 1, 2, 3, 4))
+    colsT = colsT.reshape(K, P * M)                                          # (K, P*M)
+    z = _buffer(workspace, "z", (P * M, F), x.dtype)
+    np.matmul(colsT.T, kernel.reshape(K, F), out=z)                          # conv without bias: (P*M, F)
+    z = z.reshape(P, M, F)                                                   # (P, M, F)
+    zmax = np.maximum(z[0], z[1]) if P > 1 else z[0].copy()                  # (M, F)
+    for k in range(2, P):
         np.maximum(zmax, z[k], out=zmax)                                     # max over the window cells
     out = zmax + bias if bias is not None else zmax.copy()                   # (M, F)
     if relu:
@@ -246,33 +269,34 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
-        cache = (cols, z, zmax, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
+        # which cell of each window won (first maximum in reading order, like pool2d_backward)
+        winner = np.full((M, F), P - 1, dtype=np.int8)
+        for k in range(P - 2, -1, -1):
+            np.copyto(winner, k, where=z[k] == zmax)
+        cache = (colsT, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
     return out, cache
 
 
-def conv2d_maxpool_backward(dout, cache, need_dx=True):
+def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     """Gradients of :func:`conv2d_maxpool_forward`: ``(dx or None, dkernel, dbias or None)``.
 
     Each pooled gradient goes to the first maximum of its window (reading
     order), like :func:`pool2d_backward`.
     """
-    cols, z, zmax, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
-    P, M, F = z.shape
+    colsT, winner, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
+    P = ph * pw
+    M, F = winner.shape
     kh, kw, C, _ = kernel.shape
     N, Ho2, Wo2 = dout.shape[:3]
     g = dout.reshape(M, F)                                                   # (M, F)
     if relu:
         g = g * (out.reshape(M, F) > 0)                                      # ReLU gate on the pooled map
     dbias = g.sum(axis=0) if has_bias else None                              # (F,)
-    dz = np.empty_like(z)                                                    # (P, M, F)
-    taken = np.zeros((M, F), dtype=bool)
+    dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
     for k in range(P):
-        winner = z[k] == zmax
-        winner &= ~taken                                                     # first maximum wins ties
-        taken |= winner
-        np.multiply(g, winner, out=dz[k])
+        np.multiply(g, winner == k, out=dz[k])                               # gradient only to the winner
     dz2 = dz.reshape(P * M, F)                                               # (P*M, F)
-    dkernel = (cols.T @ dz2).reshape(kernel.shape)                           # (kh, kw, C, F)
+    dkernel = (colsT @ dz2).reshape(kernel.shape)                            # (kh, kw, C, F)
     dx = None
     if need_dx:
         dcols = (dz2 @ kernel.reshape(kh * kw * C, F).T).reshape(ph, pw, N, Ho2, Wo2, kh, kw, C)
