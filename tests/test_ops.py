@@ -1,0 +1,233 @@
+"""Kernels: the fast (vectorised) ops held equal to the reference (loop) ops on random shapes.
+
+Hypothesis draws the shapes (batch 1-3, height/width 1-9, channels 1-3,
+filters 1-4, kernel 1-4, stride 1-3, padding valid/same) and skips the
+combinations where a 'valid' window does not fit in the input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import convlearn
+from convlearn import layers, ops
+from convlearn.ops import fast, reference
+from helpers import rel_error, tf_same_pads
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def close(a, b, tol=1e-10):
+    return rel_error(a, b) < tol
+
+
+@st.composite
+def window_geometry(draw):
+    """(N, H, W, C, kh, kw, sh, sw, padding) with the window fitting the input for 'valid'."""
+    N = draw(st.integers(1, 3))
+    H = draw(st.integers(1, 9))
+    W = draw(st.integers(1, 9))
+    C = draw(st.integers(1, 3))
+    kh = draw(st.integers(1, 4))
+    kw = draw(st.integers(1, 4))
+    sh = draw(st.integers(1, 3))
+    sw = draw(st.integers(1, 3))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    assume(padding == "same" or (kh <= H and kw <= W))
+    return N, H, W, C, kh, kw, sh, sw, padding
+
+
+# ---------------------------------------------------------------------------
+# Fast == reference
+# ---------------------------------------------------------------------------
+
+@SETTINGS
+@given(geom=window_geometry(), F=st.integers(1, 4), use_bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_conv2d_fast_equals_reference(geom, F, use_bias, seed):
+    N, H, W, C, kh, kw, sh, sw, padding = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, H, W, C))
+    kernel = rng.standard_normal((kh, kw, C, F))
+    bias = rng.standard_normal(F) if use_bias else None
+    out_f, cache_f = fast.conv2d_forward(x, kernel, bias, (sh, sw), padding)
+    out_r, cache_r = reference.conv2d_forward(x, kernel, bias, (sh, sw), padding)
+    assert out_f.shape == out_r.shape
+    assert close(out_f, out_r)
+    dout = rng.standard_normal(out_r.shape)
+    dx_f, dk_f, db_f = fast.conv2d_backward(dout, cache_f, True)
+    dx_r, dk_r, db_r = reference.conv2d_backward(dout, cache_r, True)
+    assert dx_f.shape == dx_r.shape == x.shape
+    assert close(dx_f, dx_r) and close(dk_f, dk_r)
+    if use_bias:
+        assert close(db_f, db_r)
+    else:
+        assert db_f is None and db_r is None
+    # without the input gradient: same weight gradients, no dx
+    dx_f2, dk_f2, _ = fast.conv2d_backward(dout, cache_f, False)
+    dx_r2, dk_r2, _ = reference.conv2d_backward(dout, cache_r, False)
+    assert dx_f2 is None and dx_r2 is None
+    assert close(dk_f2, dk_r) and close(dk_r2, dk_r)
+
+
+@SETTINGS
+@given(geom=window_geometry(), mode=st.sampled_from(["max", "avg"]), ties=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_pool2d_fast_equals_reference(geom, mode, ties, seed):
+    N, H, W, C, ph, pw, sh, sw, padding = geom
+    rng = np.random.default_rng(seed)
+    if ties:
+        x = rng.integers(-1, 2, size=(N, H, W, C)).astype(np.float64)   # many equal values
+    else:
+        x = rng.standard_normal((N, H, W, C))
+    out_f, cache_f = fast.pool2d_forward(x, (ph, pw), (sh, sw), padding, mode)
+    out_r, cache_r = reference.pool2d_forward(x, (ph, pw), (sh, sw), padding, mode)
+    assert out_f.shape == out_r.shape
+    assert np.isfinite(out_f).all()
+    assert close(out_f, out_r)
+    dout = rng.standard_normal(out_r.shape)
+    dx_f = fast.pool2d_backward(dout, cache_f)
+    dx_r = reference.pool2d_backward(dout, cache_r)
+    assert dx_f.shape == dx_r.shape == x.shape
+    assert close(dx_f, dx_r)
+
+
+@SETTINGS
+@given(N=st.integers(1, 3), D=st.integers(1, 6), U=st.integers(1, 4), use_bias=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_dense_fast_equals_reference(N, D, U, use_bias, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, D))
+    kernel = rng.standard_normal((D, U))
+    bias = rng.standard_normal(U) if use_bias else None
+    out_f, cache_f = fast.dense_forward(x, kernel, bias)
+    out_r, cache_r = reference.dense_forward(x, kernel, bias)
+    assert close(out_f, out_r)
+    dout = rng.standard_normal((N, U))
+    dx_f, dk_f, db_f = fast.dense_backward(dout, cache_f, True)
+    dx_r, dk_r, db_r = reference.dense_backward(dout, cache_r, True)
+    assert close(dx_f, dx_r) and close(dk_f, dk_r)
+    assert (db_f is None) == (db_r is None) == (not use_bias)
+    if use_bias:
+        assert close(db_f, db_r)
+    assert fast.dense_backward(dout, cache_f, False)[0] is None
+    assert reference.dense_backward(dout, cache_r, False)[0] is None
+
+
+@pytest.mark.parametrize("module", [fast, reference], ids=["fast", "reference"])
+def test_kernels_keep_float32(module, rng):
+    x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 2, 3)).astype(np.float32)
+    b = np.zeros(3, np.float32)
+    out, cache = module.conv2d_forward(x, k, b, (1, 1), "same")
+    assert out.dtype == np.float32
+    dx, dk, db = module.conv2d_backward(out, cache, True)
+    assert dx.dtype == dk.dtype == db.dtype == np.float32
+    for mode in ("max", "avg"):
+        out, cache = module.pool2d_forward(x, (2, 2), (2, 2), "same", mode)
+        assert out.dtype == np.float32
+        assert module.pool2d_backward(out, cache).dtype == np.float32
+
+
+def test_fast_conv_accepts_non_contiguous_input(rng):
+    """A transposed view (e.g. NCHW data transposed to NHWC) gives the same result as a copy."""
+    x_nchw = rng.standard_normal((2, 3, 6, 5))
+    x = x_nchw.transpose(0, 2, 3, 1)                          # view, not contiguous
+    k = rng.standard_normal((3, 2, 3, 4))
+    out_view, _ = fast.conv2d_forward(x, k, None, (1, 2), "valid")
+    out_copy, _ = reference.conv2d_forward(np.ascontiguousarray(x), k, None, (1, 2), "valid")
+    assert close(out_view, out_copy)
+
+
+# ---------------------------------------------------------------------------
+# Shape arithmetic
+# ---------------------------------------------------------------------------
+
+@given(n=st.integers(1, 40), k=st.integers(1, 8), s=st.integers(1, 5))
+@settings(max_examples=60, deadline=None)
+def test_output_length_and_padding_arithmetic(n, k, s):
+    assert ops.conv_output_length(n, k, s, "same") == math.ceil(n / s)
+    if k <= n:
+        assert ops.conv_output_length(n, k, s, "valid") == math.floor((n - k) / s) + 1
+    assert ops.same_padding(n, k, s) == tf_same_pads(n, k, s)
+    assert ops.padding_amounts(n, k, s, "valid") == (0, 0)
+    before, after = ops.padding_amounts(n, k, s, "same")
+    assert 0 <= after - before <= 1                            # the extra cell goes after (bottom/right)
+    # the last 'same' window still starts inside the image
+    out = ops.conv_output_length(n, k, s, "same")
+    assert (out - 1) * s - before < n
+
+
+# ---------------------------------------------------------------------------
+# Switching kernels
+# ---------------------------------------------------------------------------
+
+def run_small_cnn(x, dout_seed=0):
+    """Forward and backward through conv -> max pool -> avg pool -> dense, with fixed weights."""
+    conv = layers.Conv2D(3, (3, 2), strides=(1, 2), padding="same", activation="relu", dtype="float64",
+                         kernel_initializer=convlearn.initializers.GlorotUniform(seed=1),
+                         bias_initializer=convlearn.initializers.RandomNormal(seed=2))
+    maxp = layers.MaxPooling2D(2, strides=1, padding="same", dtype="float64")
+    avgp = layers.AveragePooling2D(3, strides=2, padding="same", dtype="float64")
+    flat = layers.Flatten(dtype="float64")
+    dense = layers.Dense(4, kernel_initializer=convlearn.initializers.HeNormal(seed=3), dtype="float64")
+    chain = [conv, maxp, avgp, flat, dense]
+    h = x
+    for layer in chain:
+        h = layer(h)
+    g = np.random.default_rng(dout_seed).standard_normal(h.shape)
+    for layer in reversed(chain):
+        g = layer.backward(g)
+    return h, g, conv.grads["kernel"], dense.grads["kernel"]
+
+
+def test_reference_kernels_give_the_same_layer_results(rng):
+    x = rng.standard_normal((2, 7, 6, 2))
+    assert ops.get_kernels() == "fast"
+    fast_results = run_small_cnn(x)
+    ops.set_kernels("reference")
+    assert ops.get_kernels() == "reference"
+    ref_results = run_small_cnn(x)
+    for a, b in zip(fast_results, ref_results):
+        assert a.shape == b.shape
+        assert close(a, b)
+
+
+def test_set_kernels_routes_layers_to_the_chosen_module(monkeypatch, rng):
+    calls = []
+    original = reference.conv2d_forward
+
+    def spy(*args):
+        calls.append("reference")
+        return original(*args)
+
+    monkeypatch.setattr(reference, "conv2d_forward", spy)
+    layer = layers.Conv2D(2, 2)
+    x = rng.standard_normal((1, 4, 4, 1))
+    layer(x)
+    assert calls == []                                      # fast by default
+    with ops.use_kernels("reference"):
+        layer(x)
+    assert calls == ["reference"]
+    assert ops.get_kernels() == "fast"                      # restored after the block
+
+
+def test_use_kernels_restores_after_an_exception():
+    with pytest.raises(RuntimeError):
+        with ops.use_kernels("reference"):
+            raise RuntimeError("boom")
+    assert ops.get_kernels() == "fast"
+
+
+@pytest.mark.parametrize("name", ["slow", "Fast", None])
+def test_unknown_kernels_name(name):
+    with pytest.raises(ValueError, match=r"Unknown kernels .*Expected one of \['fast', 'reference'\]"):
+        ops.set_kernels(name)
+    with pytest.raises(ValueError, match=r"Unknown kernels"):
+        with ops.use_kernels(name):
+            pass
+    assert ops.get_kernels() == "fast"
