@@ -11,9 +11,9 @@ Rules kept by the catalogue (and checked by the tests):
 * both languages have exactly the same keys and the same ``{placeholders}``;
 * the Chinese uses the guide's own terms (卷积层, 过滤器, 步长, 特征图, 池化层, 全连接层,
   最大池化, 平均池化, 激活函数, 归一化, 展平, 填充 ...);
-* the Chinese contains no English words except those in :data:`ZH_LATIN_ALLOWED` and code
+* the Chinese contains no English words except those in :data:`ZH_LATIN_ALLOWED`, code
   written between backticks (such as `padding='same'` or `X_train / 255`, which a learner
-  types as it is).  Single letters are formula variables (n, k, s, p, x, z ...) and are
+  types as it is) and quoted literals such as 'valid'.  Single letters are formula variables (n, k, s, p, x, z ...) and are
   allowed too.  :func:`latin_words` finds the words that break this rule.
 * no ``$`` (matplotlib would read it as maths) and only characters that the font shipped in
   ``fonts/`` has (``tools/build_font_subset.py`` builds the font from this catalogue).
@@ -45,10 +45,10 @@ __all__ = [
 LANGS = ("en", "zh")
 
 #: English words allowed in Chinese text: names the guide itself keeps in English (ReLU and
-#: softmax appear only in its code; CNN, ANN, RGB, Keras, TensorFlow, Python, Mnist), and
-#: the function names of formulas (max, exp).
+#: softmax appear only in its code; CNN, RGB, Keras, TensorFlow, Python, NumPy, MNIST), the file
+#: formats PNG and GIF, the text encoding UTF-8, and the function names of formulas (max, exp).
 ZH_LATIN_ALLOWED = frozenset(
-    {"ReLU", "softmax", "CNN", "RGB", "PNG", "GIF", "Keras", "TensorFlow", "Python", "MNIST", "max", "exp"}
+    {"ReLU", "softmax", "CNN", "RGB", "PNG", "GIF", "Keras", "TensorFlow", "Python", "NumPy", "MNIST", "UTF", "max", "exp"}
 )
 
 # key: {"en": ..., "zh": ...}.  Placeholders use str.format names.
@@ -524,6 +524,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "zh": "同时把 PNG 图和 GIF 动画写入这个文件夹（需要 `pip install \"convlearn[plot]\"`）",
     },
     "cli_seed": {"en": "seed of the made-up dense weights (default 0)", "zh": "设定全连接层演示权重的随机种子（默认 0）"},
+    "cli_dpi": {"en": "pixels per inch of the figures (default 100)", "zh": "图像分辨率，每英寸像素数（默认 100）"},
     "cli_error": {"en": "error: {message}", "zh": "错误：{message}"},
     # ---------------------------------------------------------------- errors
     "err_lang": {
@@ -583,6 +584,14 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "{name}: cannot read '{path}': {reason}",
         "zh": "`{name}`：无法读取 '{path}'：{reason}",
     },
+    "err_not_npy": {
+        "en": "{name}: '{path}' is not a NumPy `.npy` file; write one with `np.save`, or use a `.txt`/`.csv` file.",
+        "zh": "`{name}`：'{path}' 不是 NumPy 的 `.npy` 文件；请用 `np.save` 保存，或改用 `.txt`/`.csv` 文件。",
+    },
+    "err_not_utf8": {
+        "en": "{name}: '{path}' is not UTF-8 text; save it as UTF-8 (plain numbers are always fine).",
+        "zh": "`{name}`：'{path}' 不是 UTF-8 编码的文本；请保存为 UTF-8 编码。",
+    },
     "err_npy_dtype": {
         "en": "{name}: '{path}' holds values of type {dtype}; a numeric array is needed.",
         "zh": "`{name}`：'{path}' 中的值类型是 {dtype}；需要数值数组。",
@@ -617,9 +626,14 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "zh": "窗口（{k}）比填充后的输入（{n} + 2×{p} = {padded}）还大；请使用更小的窗口或更多的填充。",
     },
     "err_kernel_too_big": {
-        "en": "the {kh}×{kw} filter does not fit in the {h}×{w} image (with {p} zero(s) of padding on each side: "
-        "{ph}×{pw}); use a smaller filter, a larger image, padding `'same'` or more padding.",
-        "zh": "{kh}×{kw} 的过滤器放不进 {h}×{w} 的图像（每边填充 {p} 个 0 之后为 {ph}×{pw}）；"
+        "en": "the {kh}×{kw} filter does not fit in the {h}×{w} image; use a smaller filter, a larger image, "
+        "padding `'same'` or some zero padding.",
+        "zh": "{kh}×{kw} 的过滤器放不进 {h}×{w} 的图像；请使用更小的过滤器、更大的图像、`'same'` 填充或补一些 0。",
+    },
+    "err_kernel_too_big_padded": {
+        "en": "the {kh}×{kw} filter does not fit in the {h}×{w} image, even with {p} zero(s) of padding on each side "
+        "({ph}×{pw}); use a smaller filter, a larger image, padding `'same'` or more padding.",
+        "zh": "{kh}×{kw} 的过滤器放不进 {h}×{w} 的图像，每边补 {p} 个 0 之后（{ph}×{pw}）也放不进；"
         "请使用更小的过滤器、更大的图像、`'same'` 填充或更多的填充。",
     },
     "err_pixels_ndim": {
@@ -765,7 +779,7 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-_CODE_RE = re.compile(r"`[^`]*`")
+_CODE_RE = re.compile(r"`[^`]*`|'[^'\s]*'")
 _OPTION_RE = re.compile(r"--[a-z][a-z-]*")
 _WORD_RE = re.compile(r"[A-Za-z]+")
 
@@ -773,7 +787,8 @@ _WORD_RE = re.compile(r"[A-Za-z]+")
 def latin_words(text: str, allowed: frozenset[str] = ZH_LATIN_ALLOWED) -> list[str]:
     """English words left in a (Chinese) text.
 
-    Code between backticks and command-line options (``--steps``) are skipped; single letters
+    Code between backticks, quoted literals without spaces (``'same'``, the values a learner
+    types in Keras) and command-line options (``--steps``) are skipped; single letters
     (formula variables) and the words of ``allowed`` are fine.
 
     Parameters

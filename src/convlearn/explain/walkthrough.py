@@ -277,11 +277,17 @@ def _load_file(path: str, name: str) -> np.ndarray:
         raise ExplainError("err_no_file", name=name, path=path)
     suffix = os.path.splitext(path)[1].lower()
     if suffix == ".npy":
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+        if magic != b"\x93NUMPY":
+            raise ExplainError("err_not_npy", name=name, path=path)
         try:
             arr = np.load(path, allow_pickle=False)
-        except ValueError:  # object arrays need pickle, which is refused
-            raise ExplainError("err_npy_pickle", name=name, path=path) from None
-        except OSError as exc:
+        except ValueError as exc:
+            if "pickle" in str(exc):  # object arrays need pickle, which is refused
+                raise ExplainError("err_npy_pickle", name=name, path=path) from None
+            raise ExplainError("err_bad_file", name=name, path=path, reason=str(exc)) from None
+        except (OSError, EOFError) as exc:
             raise ExplainError("err_bad_file", name=name, path=path, reason=str(exc)) from None
         if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
             raise ExplainError("err_npy_dtype", name=name, path=path, dtype=getattr(arr, "dtype", type(arr).__name__))
@@ -293,7 +299,9 @@ def _load_file(path: str, name: str) -> np.ndarray:
         try:
             with open(path, encoding="utf-8") as fh:
                 lines = [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise ExplainError("err_not_utf8", name=name, path=path) from None
+        except OSError as exc:
             raise ExplainError("err_bad_file", name=name, path=path, reason=str(exc)) from None
         if not lines:
             raise ExplainError("err_empty_matrix", name=f"{name} ({path})")
@@ -738,9 +746,9 @@ def explain_conv(
     if pad != "same":
         p = 0 if pad == "valid" else pad
         if H + 2 * p < kh or W + 2 * p < kw:
-            raise ExplainError(
-                "err_kernel_too_big", kh=kh, kw=kw, h=H, w=W, ph=H + 2 * p, pw=W + 2 * p, p=p
-            )
+            if p == 0:
+                raise ExplainError("err_kernel_too_big", kh=kh, kw=kw, h=H, w=W)
+            raise ExplainError("err_kernel_too_big_padded", kh=kh, kw=kw, h=H, w=W, ph=H + 2 * p, pw=W + 2 * p, p=p)
     size_h = output_size(H, kh, sh, pad)
     size_w = output_size(W, kw, sw, pad)
     top, left = size_h.pad_before, size_w.pad_before
