@@ -26,10 +26,11 @@ def int_tuple(value, n, name, owner):
 
     ``Conv2D(32, 3)`` means a 3x3 kernel, like in Keras.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = (value,) * n
     try:
-        items = tuple(value)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            items = (value,) * n
+        else:
+            items = tuple(value)
     except TypeError:
         items = None
     if (

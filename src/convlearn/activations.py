@@ -111,7 +111,7 @@ class LeakyReLU(ActivationFunction):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        positive = x >= 0
+        positive = x > 0                     # at 0 the gradient is the slope, as in TensorFlow and PyTorch
         return np.where(positive, x, x * self.negative_slope), positive
 
     def backward(self, dout, cache):

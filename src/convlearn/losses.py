@@ -21,6 +21,15 @@ EPSILON = 1e-7  # Keras's fuzz factor for clipping probabilities
 REDUCTIONS = ("sum_over_batch_size", "sum", "none")
 
 
+def _float_targets(y_true):
+    """Targets as floats: float64 targets keep their precision, any other dtype becomes float32.
+
+    :meth:`Loss.forward` casts them to the prediction's dtype, so a float32
+    model computes in float32 (like Keras) and a float64 model loses nothing.
+    """
+    return y_true.astype(np.float64 if y_true.dtype == np.float64 else np.float32, copy=False)
+
+
 def _logsumexp(z, axis=-1):
     m = np.max(z, axis=axis, keepdims=True)
     return (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))[..., 0]
@@ -63,6 +72,9 @@ class Loss:
         when this loss fuses with that activation.
         """
         self._fused = logits is not None
+        pred = logits if self._fused else y_pred
+        if y_true.dtype.kind == "f" and y_true.dtype != pred.dtype:
+            y_true = y_true.astype(pred.dtype)               # compute in the prediction's dtype, like Keras
         per_sample = self._forward_logits(y_true, logits) if self._fused else self._forward(y_true, y_pred)
         self._count = per_sample.size
         return float(np.mean(per_sample))
@@ -73,7 +85,7 @@ class Loss:
 
     def prepare_targets(self, y_true, output_shape):
         """Check labels against the model's output shape; return them ready for ``forward``."""
-        return y_true.astype(np.float32, copy=False)
+        return _float_targets(y_true)
 
     def get_config(self):
         return {"name": self.name, "reduction": self.reduction}
@@ -124,9 +136,9 @@ class CategoricalCrossentropy(Loss):
                 f"{self.name}: labels of shape {y_true.shape} do not match the model's output of shape "
                 f"{tuple(output_shape)}. The last layer needs as many units as there are classes."
             )
-        y = y_true.astype(np.float32, copy=False)
+        y = _float_targets(y_true)
         if self.label_smoothing:
-            y = y * (1 - self.label_smoothing) + self.label_smoothing / C
+            y = y.astype(np.float64) * (1 - self.label_smoothing) + self.label_smoothing / C
         return y
 
     def _forward_logits(self, y, z):
@@ -284,9 +296,9 @@ class BinaryCrossentropy(Loss):
                 "For more than two classes use a softmax output with "
                 "loss='sparse_categorical_crossentropy'."
             )
-        y = y_true.astype(np.float32, copy=False)
+        y = _float_targets(y_true)
         if self.label_smoothing:
-            y = y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+            y = y.astype(np.float64) * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         return y
 
     def _forward_logits(self, y, z):
@@ -332,7 +344,7 @@ class MeanSquaredError(Loss):
         y_true = _match_rank(y_true, output_shape, self.name)
         if y_true.dtype.kind not in "biuf":
             raise TypeError(f"{self.name}: targets must be numbers; got dtype {y_true.dtype}.")
-        return y_true.astype(np.float32, copy=False)
+        return _float_targets(y_true)
 
     def _forward(self, y, p):
         self._cache = p - y

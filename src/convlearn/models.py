@@ -15,11 +15,13 @@ backward through every layer in reverse, optimizer update.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from . import _rng, ops
+from .ops import parallel
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
@@ -29,6 +31,15 @@ from .callbacks import CallbackList
 from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str
 
 _VERBOSE_VALUES = ("auto", 0, 1, 2)
+
+
+def _using_all_cores(method):
+    """Run the method with convlearn's threads on (see :mod:`convlearn.ops.parallel`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with parallel.active():
+            return method(self, *args, **kwargs)
+    return wrapper
 
 
 class Sequential(Layer):
@@ -411,6 +422,7 @@ class Sequential(Layer):
         self.optimizer.apply(params, grads)
         return loss
 
+    @_using_all_cores
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -559,6 +571,7 @@ class Sequential(Layer):
         results.update((m.name, m.result()) for m in self.metrics)
         return results
 
+    @_using_all_cores
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss (and metrics) on test data.
@@ -587,6 +600,7 @@ class Sequential(Layer):
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 
+    @_using_all_cores
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs of the model for ``x`` (class probabilities for the guide's model).
 

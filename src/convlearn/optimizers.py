@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from ._checks import float_in_range, reject_unknown_kwargs, unknown_name
+from .ops import parallel
 
 
 class Optimizer:
@@ -84,9 +85,26 @@ class Optimizer:
         self.iterations += 1
         lr = self._learning_rate
         for i, (p, g) in enumerate(zip(params, grads)):
+            self._update_in_blocks(p, g, self.slots[i], self._scratch[i], lr)
+
+    def _update_in_blocks(self, p, g, slots, tmp, lr):
+        """Run :meth:`update` on the whole array, or on blocks of it in parallel threads.
+
+        Every formula is element-wise, so blocks are independent and the result
+        is the same either way.
+        """
+        p_flat, g_flat = p.reshape(-1), np.ascontiguousarray(g).reshape(-1)
+
+        def block(a, b):
+            pf, gf = p_flat[a:b], g_flat[a:b]
             if self.weight_decay:
-                p -= p.dtype.type(lr * self.weight_decay) * p
-            self.update(p, g, self.slots[i], self._scratch[i], lr)
+                pf -= pf.dtype.type(lr * self.weight_decay) * pf
+            self.update(pf, gf, {k: v.reshape(-1)[a:b] for k, v in slots.items()}, tmp.reshape(-1)[a:b], lr)
+
+        if p.size < 200_000 or not parallel.threaded():
+            block(0, p.size)
+        else:
+            parallel.run(block, parallel.ranges(p.size))
 
     def update(self, p, g, slots, tmp, lr):
         raise NotImplementedError
@@ -119,8 +137,11 @@ class Optimizer:
         expected = 1 + len(self.slot_names) * len(params)
         if len(arrays) != expected:
             raise ValueError(f"Saved optimizer state has {len(arrays)} arrays; expected {expected}.")
+        step = np.asarray(arrays[0])
+        if step.size != 1 or step.dtype.kind not in "iu" or int(step.reshape(())) < 0:
+            raise ValueError(f"Saved optimizer state: the step count must be one integer >= 0; got {step!r:.80}.")
         self.build(params)
-        self.iterations = int(arrays[0])
+        self.iterations = int(step.reshape(()))
         it = iter(arrays[1:])
         for slot in self.slots:
             for name in self.slot_names:

@@ -19,6 +19,7 @@ import json
 import os
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -26,12 +27,13 @@ from . import __version__
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from ._io import atomic_write_bytes
-from .layers import get_layer_class
+from .layers import Layer, get_layer_class
 
 FORMAT = "convlearn-model"
 FORMAT_VERSION = 1
 _MAX_JSON_BYTES = 16 * 2**20          # a config is a few kB; refuse absurd sizes
 _MAX_ARRAY_BYTES = 4 * 2**30          # refuse zip members that would inflate past this
+_NPZ_SLACK = 2**20                    # room for the npz and .npy headers around the raw arrays
 _MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
 
 
@@ -41,7 +43,8 @@ _MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
 
 def _npz_bytes(arrays):
     buf = io.BytesIO()
-    np.savez(buf, **{f"{i:04d}": np.ascontiguousarray(a) for i, a in enumerate(arrays)})
+    # np.asarray, not np.ascontiguousarray: the latter turns a 0-d array (the step count) into shape (1,)
+    np.savez(buf, **{f"{i:04d}": np.asarray(a) for i, a in enumerate(arrays)})
     return buf.getvalue()
 
 
@@ -124,7 +127,8 @@ class _Archive:
         self.path = path
         try:
             self.zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile:
+        # RuntimeError (NotImplementedError): a damaged header claiming an unknown zip version
+        except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError):
             raise ValueError(
                 f"{path!r} is not a convlearn model file, or it is corrupted or truncated "
                 "(not a valid zip archive). Save it again with model.save('model.keras')."
@@ -142,17 +146,19 @@ class _Archive:
             )
         try:
             return self.zf.read(name)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        # zlib.error: damaged compressed data; RuntimeError (NotImplementedError included):
+        # flipped flag bits that claim encryption or an unknown compression method
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error) as exc:
             raise ValueError(f"{self.path!r} is corrupted: cannot read '{name}' ({exc}).") from None
 
     def json(self, name):
         try:
             return json.loads(self.read(name, _MAX_JSON_BYTES).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise ValueError(f"{self.path!r} is corrupted: '{name}' is not valid JSON ({exc}).") from None
 
-    def arrays(self, name):
-        data = self.read(name, _MAX_ARRAY_BYTES)
+    def arrays(self, name, limit=_MAX_ARRAY_BYTES):
+        data = self.read(name, limit)
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 keys = sorted(npz.files)
@@ -164,7 +170,7 @@ class _Archive:
                 f"{self.path!r}: '{name}' is not a valid array archive ({exc}). Object arrays (pickle) are "
                 "never loaded."
             ) from None
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
             raise ValueError(f"{self.path!r} is corrupted: cannot read the arrays in '{name}' ({exc}).") from None
 
 
@@ -176,8 +182,14 @@ def layer_from_config(item):
         raise ValueError(f"Invalid layer entry in the model config: {str(item)[:200]}")
     name = item["class_name"]
     cls = {"Sequential": Sequential, "Model": Model}.get(name) or get_layer_class(name)
-    if cls is None:
-        raise ValueError(f"Unknown layer class {name!r} in the model config; this convlearn cannot build it.")
+    if cls is None or cls is Layer:  # the abstract base computes nothing
+        from . import layers
+
+        valid = sorted(n for n in layers.__all__ if get_layer_class(n) not in (None, Layer)) + ["Model", "Sequential"]
+        raise ValueError(
+            f"Unknown layer class {name!r} in the model config; this convlearn cannot build it. "
+            f"Valid layer classes: {', '.join(sorted(valid))}."
+        )
     try:
         return cls.from_config(dict(item["config"]))
     except (TypeError, ValueError, KeyError) as exc:
@@ -203,13 +215,23 @@ def load_model(filepath, compile=True):
                 f"{archive.path!r} uses format version {meta.get('format_version')!r}; this convlearn reads "
                 f"version {FORMAT_VERSION}. Upgrade convlearn."
             )
+        unexpected = archive.names - set(_MEMBERS) - {"optimizer.npz"}
+        if unexpected:
+            # e.g. a damaged member name: loading on would silently drop that part
+            raise ValueError(
+                f"{archive.path!r} is corrupted or not written by convlearn: unexpected member(s) "
+                f"{sorted(unexpected)!r:.200}."
+            )
         config = archive.json("config.json")
         if not isinstance(config, dict):
             raise ValueError(f"{archive.path!r} is corrupted: config.json is not an object.")
         model = layer_from_config({"class_name": config.get("class_name"), "config": config.get("config")})
         if not model.built:
             raise ValueError(f"{archive.path!r}: the saved model has no input shape, so it cannot be rebuilt.")
-        _assign_weights(model, archive.arrays("model.weights.npz"), archive.path)
+        # The weights cannot be larger than the model that holds them (plus the npz headers):
+        # a member claiming more is damaged or hostile and is not inflated.
+        weight_bytes = sum(w.nbytes for w in model.weights)
+        _assign_weights(model, archive.arrays("model.weights.npz", weight_bytes + _NPZ_SLACK), archive.path)
         compile_config = config.get("compile_config")
         if compile and isinstance(compile_config, dict):
             try:
@@ -224,7 +246,8 @@ def load_model(filepath, compile=True):
                 model._ensure_built((1,) + tuple(model.input_shape[1:]), "load_model")
                 params = [p for layer in model._trainable_leaves() for p in layer.params.values()]
                 try:
-                    model.optimizer.set_state(archive.arrays("optimizer.npz"), params)
+                    limit = (1 + len(model.optimizer.slot_names)) * weight_bytes + _NPZ_SLACK
+                    model.optimizer.set_state(archive.arrays("optimizer.npz", limit), params)
                 except ValueError as exc:
                     raise ValueError(f"{archive.path!r}: optimizer state does not match the model ({exc}).") from None
     return model
@@ -259,7 +282,7 @@ def load_weights(model, filepath):
             with np.load(path, allow_pickle=False) as npz:
                 keys = sorted(npz.files)
                 arrays = [npz[k] for k in keys]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
             raise ValueError(f"{path!r} is not a valid weights file, or it is corrupted ({exc}).") from None
     if not model.built:
         raise ValueError("load_weights: build the model first (input_shape on the first layer, or Input(...)).")

@@ -62,8 +62,10 @@ class LeakyReLU(Activation):
 class ReLU(Layer):
     """Rectified linear unit with Keras's options.
 
-    ``f(x) = max_value`` if x >= max_value; ``x`` if threshold <= x < max_value;
-    ``negative_slope * (x - threshold)`` otherwise.
+    ``f(x) = max_value`` if x >= max_value; ``x`` if threshold < x < max_value;
+    ``negative_slope * (x - threshold)`` otherwise. Exactly at ``threshold`` the
+    gradient is ``negative_slope``, and at ``max_value`` it is 0, as in
+    TensorFlow and PyTorch.
     """
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
@@ -75,9 +77,9 @@ class ReLU(Layer):
 
     def forward(self, x, training=False):
         dt = x.dtype.type
-        below = x < self.threshold
+        below = x <= self.threshold
         out = x.copy()
-        out[below] = dt(self.negative_slope) * (x[below] - dt(self.threshold))
+        out[below] = dt(self.negative_slope) * (x[below] - dt(self.threshold)) if self.negative_slope else 0
         slope = below * dt(self.negative_slope) + ~below                    # derivative away from the cap
         if self.max_value is not None:
             capped = x >= self.max_value

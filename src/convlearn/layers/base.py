@@ -9,6 +9,7 @@ input. Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections import defaultdict
 
@@ -39,6 +40,16 @@ def unique_name(base):
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
+
+
+def _argument_names(cls):
+    """Every keyword a layer class takes (its own and its bases'), for "did you mean" hints."""
+    names = set(BASE_KWARGS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            names.update(p for p in inspect.signature(init).parameters if p not in ("self", "kwargs"))
+    return sorted(names)
 
 
 def shape_str(shape):
@@ -72,7 +83,8 @@ class Layer:
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, input_dim=None,
                  batch_size=None, batch_input_shape=None, **kwargs):
         owner = type(self).__name__
-        reject_unknown_kwargs(kwargs, (), owner)
+        if kwargs:
+            reject_unknown_kwargs(kwargs, _argument_names(type(self)), owner)  # suggests the closest argument
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{owner}: `name` must be a non-empty string. Received: name={name!r}.")
         self.name = name or unique_name(_snake_case(owner))

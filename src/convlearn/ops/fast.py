@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import parallel
 from .shapes import conv_output_length, padding_amounts
 
 
@@ -162,19 +163,66 @@ def pool2d_backward(dout, cache):
 # ----------------------------------------------------------------------------
 
 def dense_forward(x, kernel, bias):
-    """Vectorised twin of :func:`convlearn.ops.reference.dense_forward`."""
-    out = x @ kernel                                                 # (N, U)
-    if bias is not None:
-        out += bias
+    """Vectorised twin of :func:`convlearn.ops.reference.dense_forward`.
+
+    With threads on, each thread computes a block of output columns (small
+    batches) or of rows (large batches).
+    """
+    N, D = x.shape
+    U = kernel.shape[1]
+    parts = _gemm_parts(N * D * U, U if N < 256 else N)
+    if len(parts) == 1:
+        out = x @ kernel                                                     # (N, U)
+        if bias is not None:
+            out += bias
+        return out, (x, kernel, bias is not None)
+    out = np.empty((N, U), dtype=x.dtype)                                    # (N, U)
+
+    def part(a, b):
+        if N < 256:
+            block = x @ kernel[:, a:b]                                       # (N, b-a)
+            if bias is not None:
+                block += bias[a:b]
+            out[:, a:b] = block
+        else:
+            np.matmul(x[a:b], kernel, out=out[a:b])                          # (b-a, U)
+            if bias is not None:
+                out[a:b] += bias
+
+    parallel.run(part, parts)
     return out, (x, kernel, bias is not None)
 
 
+def _gemm_parts(work, n):
+    """Thread ranges over ``n`` rows or columns for a matrix product of ``work`` multiply-adds."""
+    if not parallel.threaded() or work < 1_000_000:
+        return [(0, n)]
+    return parallel.ranges(n, minimum=8)
+
+
 def dense_backward(dout, cache, need_dx=True):
-    """Vectorised twin of :func:`convlearn.ops.reference.dense_backward`."""
+    """Vectorised twin of :func:`convlearn.ops.reference.dense_backward`.
+
+    With threads on, each thread owns a block of input features: it computes
+    those rows of ``dkernel`` and those columns of ``dx``.
+    """
     x, kernel, has_bias = cache
-    dkernel = x.T @ dout                                             # (D, U)
-    dbias = dout.sum(axis=0) if has_bias else None                   # (U,)
-    dx = dout @ kernel.T if need_dx else None                        # (N, D)
+    N, D = x.shape
+    dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
+    parts = _gemm_parts(N * D * kernel.shape[1], D)
+    if len(parts) == 1:
+        dkernel = x.T @ dout                                                 # (D, U)
+        dx = dout @ kernel.T if need_dx else None                            # (N, D)
+        return dx, dkernel, dbias
+    dkernel = np.empty_like(kernel)                                          # (D, U)
+    dx = np.empty_like(x) if need_dx else None                               # (N, D)
+
+    def part(a, b):
+        np.matmul(x[:, a:b].T, dout, out=dkernel[a:b])                       # (b-a, U)
+        if need_dx:
+            dx[:, a:b] = dout @ kernel[a:b].T                                # (N, b-a)
+
+    parallel.run(part, parts)
     return dx, dkernel, dbias
 
 
@@ -222,6 +270,24 @@ def _buffer(workspace, key, shape, dtype):
     return buf
 
 
+def _first_max_index(z, zmax):
+    """Index (0 .. P-1) of the first slab of ``z`` (P, M, F) equal to ``zmax``, as uint8.
+
+    Computed as nested products ``n0 * (1 + n1 * (1 + n2 * ...))`` where
+    ``n_k = (z[k] != zmax)``: cheap whole-array arithmetic on bytes instead of
+    P masked assignments (which are ~10x slower in NumPy).
+    """
+    P = z.shape[0]
+    if P == 1:
+        return np.zeros(zmax.shape, dtype=np.uint8)
+    one = np.uint8(1)
+    idx = np.not_equal(z[P - 2], zmax).view(np.uint8)                       # (M, F)
+    for k in range(P - 3, -1, -1):
+        idx += one
+        idx *= np.not_equal(z[k], zmax).view(np.uint8)
+    return idx
+
+
 def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, training=True, workspace=None):
     """``maxpool(act(conv2d(x) + bias))`` with non-overlapping valid pooling, act in {ReLU, identity}.
 
@@ -249,32 +315,49 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     sh, sw = strides
     ph, pw = pool_size
     Ho, Wo, Ho2, Wo2, pads = conv_pool_geometry(x.shape, kernel.shape, strides, padding, pool_size)
-    P, M, K = ph * pw, N * Ho2 * Wo2, kh * kw * C
+    P, S, K = ph * pw, Ho2 * Wo2, kh * kw * C                                # S pooled cells per sample
+    M = N * S
     xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
+    windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)   # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
     # im2col, transposed: one row per kernel tap, one column per (window cell, pooled position).
     # Copying into this layout reads long runs of the image and is ~3x faster than the usual one.
-    windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)   # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
     colsT = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), x.dtype)
-    np.copyto(colsT, windows.transpose(5, 6, 7, 0, 1, 2, 3, 4))
-    colsT = colsT.reshape(K, P * M)                                          # (K, P*M)
-    z = _buffer(workspace, "z", (P * M, F), x.dtype)
-    np.matmul(colsT.T, kernel.reshape(K, F), out=z)                          # conv without bias: (P*M, F)
-    z = z.reshape(P, M, F)                                                   # (P, M, F)
-    zmax = np.maximum(z[0], z[1]) if P > 1 else z[0].copy()                  # (M, F)
-    for k in range(2, P):
-        np.maximum(zmax, z[k], out=zmax)                                     # max over the window cells
-    out = zmax + bias if bias is not None else zmax.copy()                   # (M, F)
-    if relu:
-        np.maximum(out, 0, out=out)
+    z = _buffer(workspace, "z", (P, M, F), x.dtype)                         # conv output without bias
+    out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
+    winner = np.empty((M, F), dtype=np.uint8) if training else None
+    kmat = kernel.reshape(K, F)                                              # (K, F)
+    cols_pm = colsT.reshape(K, P, M)                                         # (K, P, M)
+
+    def part(n0, n1):
+        m0, m1 = n0 * S, n1 * S
+        np.copyto(colsT[:, :, :, :, :, n0:n1], windows[:, :, n0:n1].transpose(5, 6, 7, 0, 1, 2, 3, 4))
+        for k in range(P):
+            np.matmul(cols_pm[:, k, m0:m1].T, kmat, out=z[k, m0:m1])         # (m1-m0, F)
+        zmax = out[m0:m1]
+        np.maximum(z[0, m0:m1], z[1, m0:m1], out=zmax) if P > 1 else np.copyto(zmax, z[0, m0:m1])
+        for k in range(2, P):
+            np.maximum(zmax, z[k, m0:m1], out=zmax)                          # max over the window cells
+        if training:
+            # which cell won, before the bias changes the values
+            winner[m0:m1] = _first_max_index(z[:, m0:m1], zmax)
+        if bias is not None:
+            zmax += bias
+        if relu:
+            np.maximum(zmax, 0, out=zmax)
+
+    parallel.run(part, _sample_parts(N, M * P * max(K, F)))
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
-        # which cell of each window won (first maximum in reading order, like pool2d_backward)
-        winner = np.full((M, F), P - 1, dtype=np.int8)
-        for k in range(P - 2, -1, -1):
-            np.copyto(winner, k, where=z[k] == zmax)
         cache = (colsT, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
     return out, cache
+
+
+def _sample_parts(N, work):
+    """Split a batch into per-thread sample ranges when the work is worth a thread."""
+    if not parallel.threaded() or work < 2_000_000:
+        return [(0, N)]
+    return parallel.ranges(N)
 
 
 def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
@@ -287,27 +370,52 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     P = ph * pw
     M, F = winner.shape
     kh, kw, C, _ = kernel.shape
+    K = kh * kw * C
     N, Ho2, Wo2 = dout.shape[:3]
-    g = dout.reshape(M, F)                                                   # (M, F)
-    if relu:
-        g = g * (out.reshape(M, F) > 0)                                      # ReLU gate on the pooled map
-    dbias = g.sum(axis=0) if has_bias else None                              # (F,)
+    S = Ho2 * Wo2
+    g_all = dout.reshape(M, F)                                               # (M, F)
+    out2 = out.reshape(M, F)
+    cols_pm = colsT.reshape(K, P, M)                                         # (K, P, M)
+    kmat = kernel.reshape(K, F)
     dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
-    for k in range(P):
-        np.multiply(g, winner == k, out=dz[k])                               # gradient only to the winner
-    dz2 = dz.reshape(P * M, F)                                               # (P*M, F)
-    dkernel = (colsT @ dz2).reshape(kernel.shape)                            # (kh, kw, C, F)
-    dx = None
-    if need_dx:
-        dcols = (dz2 @ kernel.reshape(kh * kw * C, F).T).reshape(ph, pw, N, Ho2, Wo2, kh, kw, C)
-        dxp = np.zeros(padded_shape, dtype=dout.dtype)                       # (N, Hp, Wp, C)
-        step_h, step_w = sh * ph, sw * pw
-        for di in range(ph):
-            for dj in range(pw):
-                for i in range(kh):
-                    for j in range(kw):
-                        r0, c0 = sh * di + i, sw * dj + j
-                        dxp[:, r0:r0 + step_h * (Ho2 - 1) + 1:step_h, c0:c0 + step_w * (Wo2 - 1) + 1:step_w, :] \
-                            += dcols[di, dj, :, :, :, i, j, :]
-        dx = _crop(dxp, pads, x_shape[1], x_shape[2])                        # (N, H, W, C)
-    return dx, dkernel, dbias
+    dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
+    parts = _sample_parts(N, M * P * max(K, F))
+    partial = [None] * len(parts)
+
+    def part(i, n0, n1):
+        m0, m1 = n0 * S, n1 * S
+        g = g_all[m0:m1]
+        if relu:
+            g = g * (out2[m0:m1] > 0)                                        # ReLU gate on the pooled map
+        w = winner[m0:m1]
+        dk = np.zeros((K, F), dtype=dout.dtype)
+        for k in range(P):
+            np.multiply(g, w == k, out=dz[k, m0:m1])                         # gradient only to the winner
+            dk += cols_pm[:, k, m0:m1] @ dz[k, m0:m1]                        # (K, F)
+        db = np.ones(m1 - m0, dtype=g.dtype) @ g if has_bias else None      # (F,); faster than g.sum(0)
+        partial[i] = (dk, db)
+        if need_dx:
+            dcols = np.empty((P, m1 - m0, K), dtype=dout.dtype)
+            for k in range(P):
+                np.matmul(dz[k, m0:m1], kmat.T, out=dcols[k])                # (m1-m0, K)
+            dcols = dcols.reshape(ph, pw, n1 - n0, Ho2, Wo2, kh, kw, C)
+            step_h, step_w = sh * ph, sw * pw
+            for di in range(ph):
+                for dj in range(pw):
+                    for a in range(kh):
+                        for b in range(kw):
+                            r0, c0 = sh * di + a, sw * dj + b
+                            dxp[n0:n1, r0:r0 + step_h * (Ho2 - 1) + 1:step_h,
+                                c0:c0 + step_w * (Wo2 - 1) + 1:step_w, :] += dcols[di, dj, :, :, :, a, b, :]
+
+    parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
+    dkernel = partial[0][0]
+    for dk, _ in partial[1:]:
+        dkernel += dk                                                        # fixed order: same result every run
+    dbias = None
+    if has_bias:
+        dbias = partial[0][1]
+        for _, db in partial[1:]:
+            dbias += db
+    dx = _crop(dxp, pads, x_shape[1], x_shape[2]) if need_dx else None       # (N, H, W, C)
+    return dx, dkernel.reshape(kernel.shape), dbias
