@@ -685,3 +685,41 @@ def test_set_weights_count_and_shape_mismatch():
         layer.set_weights([np.zeros((4, 3)), np.array([0.0, np.nan, 1.0])])
     with pytest.raises(ValueError, match=r"has 0 weight array\(s\) \(none\); set_weights received 1"):
         layers.Flatten().set_weights([np.zeros(1)])
+
+
+KINK_CASES = [
+    ("LeakyReLU", lambda: layers.LeakyReLU(0.3, dtype=F64), lambda t, x: t.nn.functional.leaky_relu(x, 0.3)),
+    ("leaky_relu", lambda: layers.Activation("leaky_relu", dtype=F64),
+     lambda t, x: t.nn.functional.leaky_relu(x, 0.2)),
+    ("relu", lambda: layers.Activation("relu", dtype=F64), lambda t, x: t.relu(x)),
+    ("elu", lambda: layers.Activation("elu", dtype=F64), lambda t, x: t.nn.functional.elu(x)),
+    ("ReLU", lambda: layers.ReLU(dtype=F64), lambda t, x: t.relu(x)),
+    ("ReLU-max6", lambda: layers.ReLU(max_value=6.0, dtype=F64), lambda t, x: t.nn.functional.relu6(x)),
+    ("ReLU-slope", lambda: layers.ReLU(negative_slope=0.1, dtype=F64),
+     lambda t, x: t.nn.functional.leaky_relu(x, 0.1)),
+    ("ReLU-threshold", lambda: layers.ReLU(threshold=0.5, dtype=F64),
+     lambda t, x: t.nn.functional.threshold(x, 0.5, 0.0)),
+]
+
+
+@pytest.mark.parametrize("name,factory,torch_fn", KINK_CASES, ids=[c[0] for c in KINK_CASES])
+def test_values_and_gradients_exactly_at_the_kinks_match_torch(torch, name, factory, torch_fn):
+    """Inputs exactly at 0, at the threshold and at the cap (zeros are common after padding or a ReLU)."""
+    x = np.array([[-1.0, 0.0, 0.5, 1.0, 6.0, 7.0], [0.0, -0.0, 0.5, 6.0, -6.0, 0.25]])
+    torch_parity(torch, factory(), x, lambda xt, p: torch_fn(torch, xt))
+
+
+def test_relu_layer_prints_no_negative_zeros():
+    out = layers.ReLU()(np.array([[-2.0, -0.5, 3.0]]))
+    assert not np.signbit(out).any()
+
+
+@pytest.mark.parametrize("cls", [layers.MaxPooling2D, layers.AveragePooling2D])
+@pytest.mark.parametrize("case", [((4, 4), (2, 2), "same"), ((5, 2), (1, 3), "same"), ((3, 1), (4, 1), "same")],
+                         ids=pool_id)
+def test_pool_window_larger_than_input_or_stride_larger_than_window(torch, cls, case, rng):
+    """'same' windows that hang over every edge of a 3x2 image, and strides that skip cells."""
+    layer = cls(case[0], strides=case[1], padding=case[2], dtype=F64)
+    torch_parity(torch, layer, rng.standard_normal((2, 3, 2, 2)), torch_pool(torch, cls, case, 3, 2))
+    np.testing.assert_allclose(cls(case[0], strides=case[1], padding="same", dtype=F64)(np.ones((1, 3, 2, 1))),
+                               1.0, rtol=1e-15)
