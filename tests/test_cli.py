@@ -241,6 +241,16 @@ def test_ctrl_c_during_training_saves_nothing(capsys, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # no model, no temporary file
 
 
+def test_ctrl_c_before_training(capsys, tmp_path, monkeypatch):
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mnist, "load_data", ctrl_c)
+    code, _, err = run(capsys, "train", "--output", tmp_path / "m.keras")
+    assert (code, err) == (130, "convlearn: interrupted.\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_diverged_training_exits_1_without_a_model(capsys, tmp_path, monkeypatch):
     def diverge(self, *args, **kwargs):
         raise FloatingPointError("Training diverged: the loss became nan at epoch 1, step 3/4.")

@@ -499,13 +499,13 @@ def _run_evaluate(args):
     (_, _), (x_test, y_test) = _load_dataset(args.dataset)
     x_test, y_test = x_test[:args.limit], y_test[:args.limit]
     x = _prepare_images(x_test)  # (N, 28, 28, 1)
+    _say(f"Model: {args.model}, data: {args.dataset} test set ({len(x):,} images)")
     # the saved metrics may be anything: measure the loss and the accuracy, nothing else
     model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
     with convlearn.ops.use_kernels(args.kernels):
         results = model.evaluate(x, _labels_for(model, y_test), batch_size=args.batch_size,
                                  verbose=args.verbose, return_dict=True)
     correct = int(round(results["accuracy"] * len(x)))
-    _say(f"Model: {args.model}, data: {args.dataset} test set ({len(x):,} images)")
     _say(f"Test loss: {results['loss']:.4f}")
     _say(f"Test accuracy: {results['accuracy']:.4f} ({correct:,} of {len(x):,} right)")
     return EXIT_OK
