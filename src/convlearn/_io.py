@@ -42,5 +42,5 @@ def atomic_write_bytes(path, data):
 
 
 def atomic_write_text(path, text, encoding="utf-8"):
-    """Text version of :func:`atomic_write_bytes`."""
+    """Text version of :func:`atomic_write_bytes` (no newline translation)."""
     atomic_write_bytes(path, text.encode(encoding))

@@ -26,18 +26,16 @@ One ``logs`` dict is handed to every callback in turn, so a callback may add an 
 callbacks after it (``History``, then the progress bar) see.
 """
 
-import csv
-import inspect
 import io
 import math
 import numbers
 import os
 import string
-import tempfile
 import warnings
 
 import numpy as np
 
+from ._io import atomic_write_text
 from .progbar import Progbar, print_message
 
 #: File name endings ``ModelCheckpoint`` accepts for a whole model (``model.save``).
@@ -786,6 +784,8 @@ def _optimizer_of(owner, model):
 
 def _takes_two_arguments(function):
     """Whether ``function`` can be called as f(epoch, lr); older schedules take only f(epoch)."""
+    import inspect
+
     try:
         parameters = inspect.signature(function).parameters.values()
     except (TypeError, ValueError):  # some built-ins have no signature
@@ -965,29 +965,6 @@ class TerminateOnNaN(Callback):
         self.model.stop_training = True
 
 
-def _write_text_atomically(path, text):
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        if os.path.exists(path):
-            permissions = os.stat(path).st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            permissions = 0o666 & ~umask
-        os.chmod(temporary, permissions)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def _csv_cell(value):
     """A log value as CSV text: numbers as Python prints them, sequences as ``[a, b]``."""
     if isinstance(value, str):
@@ -1052,7 +1029,7 @@ class CSVLogger(Callback):
         self._write_header = not self._previous
         self.keys = None
         self._rows = []
-        _write_text_atomically(self.filename, self._previous)
+        atomic_write_text(self.filename, self._previous)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -1063,12 +1040,14 @@ class CSVLogger(Callback):
                 self.keys += ["val_" + key for key in self.keys]
         self._rows.append([epoch] + [_csv_cell(logs.get(key, "NA")) for key in self.keys])
 
+        import csv
+
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=self.sep, lineterminator="\n")
         if self._write_header:
             writer.writerow(["epoch"] + self.keys)
         writer.writerows(self._rows)
-        _write_text_atomically(self.filename, self._previous + buffer.getvalue())
+        atomic_write_text(self.filename, self._previous + buffer.getvalue())
 
 
 class LambdaCallback(Callback):

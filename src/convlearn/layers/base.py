@@ -9,7 +9,6 @@ input. Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections import defaultdict
 
@@ -44,6 +43,8 @@ def unique_name(base):
 
 def _argument_names(cls):
     """Every keyword a layer class takes (its own and its bases'), for "did you mean" hints."""
+    import inspect
+
     names = set(BASE_KWARGS)
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")

@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 _state = {"threads": None, "pool": None, "blas": None}
 _lock = threading.Lock()
@@ -57,6 +56,8 @@ def set_num_threads(n):
 def _pool():
     with _lock:
         if _state["pool"] is None:
+            from concurrent.futures import ThreadPoolExecutor  # imported on first use: keeps `import convlearn` fast
+
             _state["pool"] = ThreadPoolExecutor(max_workers=max(1, get_num_threads() - 1),
                                                 thread_name_prefix="convlearn")
         return _state["pool"]
