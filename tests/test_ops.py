@@ -7,6 +7,7 @@ combinations where a 'valid' window does not fit in the input.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -231,3 +232,68 @@ def test_unknown_kernels_name(name):
         with ops.use_kernels(name):
             pass
     assert ops.get_kernels() == "fast"
+
+
+# ---------------------------------------------------------------------------
+# The fused convolution + bias + ReLU + max pooling kernel
+# ---------------------------------------------------------------------------
+
+def unfused(module, x, kernel, bias, strides, padding, pool, relu, dout):
+    """conv -> (ReLU) -> max pool, forward and backward, with the separate kernels of ``module``."""
+    z, conv_cache = module.conv2d_forward(x, kernel, bias, strides, padding)
+    a = np.maximum(z, 0) if relu else z
+    out, pool_cache = module.pool2d_forward(a, pool, pool, "valid", "max")
+    da = module.pool2d_backward(dout, pool_cache)
+    dz = da * (z > 0) if relu else da
+    dx, dk, db = module.conv2d_backward(dz, conv_cache, True)
+    return out, dx, dk, db
+
+
+@SETTINGS
+@given(geom=window_geometry(), F=st.integers(1, 4), ph=st.integers(1, 3), pw=st.integers(1, 3),
+       relu=st.booleans(), use_bias=st.booleans(), ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_fused_conv_maxpool_equals_reference(geom, F, ph, pw, relu, use_bias, ties, seed):
+    N, H, W, C, kh, kw, sh, sw, padding = geom
+    Ho = ops.conv_output_length(H, kh, sh, padding)
+    Wo = ops.conv_output_length(W, kw, sw, padding)
+    assume(Ho >= ph and Wo >= pw)
+    rng = np.random.default_rng(seed)
+    if ties:   # small integers: many equal window values, and exact zeros after the ReLU
+        x = rng.integers(-1, 2, (N, H, W, C)).astype(np.float64)
+        kernel = rng.integers(-1, 2, (kh, kw, C, F)).astype(np.float64)
+    else:
+        x = rng.standard_normal((N, H, W, C))
+        kernel = rng.standard_normal((kh, kw, C, F))
+    bias = rng.standard_normal(F) if use_bias else None
+    out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (sh, sw), padding, (ph, pw), relu, training=True)
+    dout = rng.standard_normal(out.shape)
+    dx, dk, db = fast.conv2d_maxpool_backward(dout, cache, True)
+    r_out, r_dx, r_dk, r_db = unfused(reference, x, kernel, bias, (sh, sw), padding, (ph, pw), relu, dout)
+    assert out.shape == r_out.shape and dx.shape == x.shape
+    assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk)
+    assert (db is None) == (not use_bias)
+    if use_bias:
+        assert close(db, r_db)
+    inference, no_cache = fast.conv2d_maxpool_forward(x, kernel, bias, (sh, sw), padding, (ph, pw), relu,
+                                                      training=False)
+    assert no_cache is None and close(inference, r_out)
+
+
+def test_fused_conv_maxpool_workspace_reuse_and_threads():
+    """Reused buffers do not leak between calls, and the threaded split gives the same numbers."""
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((3, 3, 8, 16))
+    bias = rng.standard_normal(16)
+    work = {}
+    for seed in (1, 2):          # the same workspace for two different batches
+        x = np.random.default_rng(seed).standard_normal((64, 28, 28, 8))   # big enough to be split in threads
+        dout = np.random.default_rng(seed + 10).standard_normal((64, 13, 13, 16))
+        expected = unfused(fast, x, kernel, bias, (1, 1), "valid", (2, 2), True, dout)
+        for threaded in (False, True):
+            context = ops.parallel.active() if threaded else contextlib.nullcontext()
+            with context:
+                out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), True,
+                                                         workspace=work)
+                got = (out.copy(),) + fast.conv2d_maxpool_backward(dout, cache, True, workspace=work)
+            for a, b in zip(got, expected):
+                assert close(a, b), f"seed {seed}, threaded={threaded}"
