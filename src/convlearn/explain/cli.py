@@ -191,7 +191,9 @@ class _Chain:
         return self._get("softmax", lambda: explain_softmax(dense.outputs, dense.names))
 
 
-def _text_and_figures(args: argparse.Namespace, lang: str, color: bool, steps: int | None) -> tuple[str, Callable[[str], list[str]]]:
+def _text_and_figures(
+    args: argparse.Namespace, lang: str, color: bool, steps: int | None
+) -> tuple[str, Callable[[str], list[str]]]:
     """The explanation of ``args.topic`` and a function that writes its figures into a folder."""
     from . import render_text
 
@@ -208,7 +210,10 @@ def _text_and_figures(args: argparse.Namespace, lang: str, color: bool, steps: i
 
         return render_text.guide_text(guide, lang, color=color, steps_in_full=steps), figures
     if topic == "input":
-        walks = [explain_input(args.pixels)] if args.pixels is not None else [explain_input(), explain_input(DEFAULT_RGB_PIXELS)]
+        if args.pixels is not None:
+            walks = [explain_input(args.pixels)]
+        else:
+            walks = [explain_input(), explain_input(DEFAULT_RGB_PIXELS)]
         text = "\n".join(render_text.input_text(w, lang, color, heading=(i == 0)) for i, w in enumerate(walks))
 
         def figures(folder: str) -> list[str]:
@@ -222,16 +227,16 @@ def _text_and_figures(args: argparse.Namespace, lang: str, color: bool, steps: i
             out = [walk.to_figure(os.path.join(folder, "conv.png"), lang, dpi=args.dpi)]
             n = len(walk.steps) if steps is None else min(max(steps, 1), len(walk.steps))
             for t in range(n):
-                out.append(walk.to_figure(os.path.join(folder, f"conv_step_{t + 1:02d}.png"), lang, dpi=args.dpi, step=t))
+                path = os.path.join(folder, f"conv_step_{t + 1:02d}.png")
+                out.append(walk.to_figure(path, lang, dpi=args.dpi, step=t))
             out.append(walk.to_gif(os.path.join(folder, "conv_sliding_window.gif"), lang))
             return out
 
         return walk.to_text(lang, color, steps_in_full=steps), figures
     walk = getattr(chain, topic)()
-    names = {"relu": "relu.png", "pool": "pool.png", "flatten": "flatten.png", "dense": "dense.png", "softmax": "softmax.png"}
 
     def figures(folder: str) -> list[str]:
-        out = [walk.to_figure(os.path.join(folder, names[topic]), lang, dpi=args.dpi)]
+        out = [walk.to_figure(os.path.join(folder, f"{topic}.png"), lang, dpi=args.dpi)]
         if topic == "pool":
             out.append(walk.to_gif(os.path.join(folder, "pool_sliding_window.gif"), lang))
         return out
@@ -269,7 +274,8 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
         lang = resolve_lang(args.lang)
     except ValueError:
         fallback = resolve_lang()
-        _write(stderr, "convlearn explain: " + tr("cli_error", fallback, message=tr("err_lang", fallback, value=args.lang)) + "\n")
+        message = tr("err_lang", fallback, value=args.lang)
+        _write(stderr, "convlearn explain: " + tr("cli_error", fallback, message=message) + "\n")
         return 2
     try:
         steps = _steps(args.steps)

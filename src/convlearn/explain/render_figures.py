@@ -322,8 +322,8 @@ class _Board:
                 )
                 shown = np.array(matplotlib_colors.to_rgb(face))
                 if kind == "window":
-                    self.ax.add_patch(Rectangle((x + c, y + r), 1, 1, facecolor=_WINDOW_FILL, alpha=0.6, linewidth=0))
-                    shown = 0.4 * shown + 0.6 * np.array(matplotlib_colors.to_rgb(_WINDOW_FILL))
+                    self.ax.add_patch(Rectangle((x + c, y + r), 1, 1, facecolor=_WINDOW_FILL, alpha=0.75, linewidth=0))
+                    shown = 0.25 * shown + 0.75 * np.array(matplotlib_colors.to_rgb(_WINDOW_FILL))
                 if show_numbers and np.isfinite(v):
                     dark = float(shown @ np.array([0.299, 0.587, 0.114])) < 0.45
                     weight = "bold" if kind in ("target", "chosen") else "normal"
@@ -491,7 +491,7 @@ def conv_step_figure(walk: Any, step: int, lang: str) -> Any:
         xc = xb + kw + gap_op
         xd = xc + kw + gap_sum
         width = xd + Wo + 0.4
-        height = max(Hp, kh, Ho) + 1.7
+        height = max(Hp, kh, Ho) + (2.3 if any(walk.pads) else 1.7)
         board = _Board(fig, width, height, rect=(0.01, 0.2, 0.98, 0.66))
         y0 = 1.4
         mask = _pad_mask(walk) if any(walk.pads) else None
@@ -507,7 +507,8 @@ def conv_step_figure(walk: Any, step: int, lang: str) -> Any:
         board.text(xc + kw / 2, y0 + kh + 0.3, f"Σ = {fmt_number(st.total)}", factor=0.45, va="top",
                    fontweight="bold", color=_TARGET_EDGE)
         part = walk.partial_output(step)
-        board.matrix(part, xd, y0, tr("label_feature_map", lang), marks={(st.out_row, st.out_col): "target"})
+        board.matrix(part, xd, y0, tr("label_feature_map", lang), marks={(st.out_row, st.out_col): "target"},
+                     vmax=float(np.max(np.abs(walk.output))) or 1.0)  # the same colours in every frame
         board.arrow(xc + kw + 0.15, y0 + kh / 2, xd + st.out_col + 0.12, y0 + st.out_row + 0.82, colour=_TARGET_EDGE)
         if mask is not None:
             board.text(xa + Wp / 2, y0 + Hp + 0.35, tr("fig_padding_note", lang), factor=0.28, color="#555555", va="top")
@@ -666,6 +667,9 @@ def _pool_board(fig: Any, walk: Any, lang: str, upto: int | None) -> None:
         np.arange(walk.output.size).reshape(walk.output.shape) <= upto, walk.output, np.nan)
     board.matrix(values, x_out, y0, tr("label_pooled", lang), marks=out_marks if upto is not None else None,
                  vmax=vmax, edge_colours=edges)
+    overlapping = walk.strides[0] < ph or walk.strides[1] < pw
+    if upto is None and overlapping:  # overlapping windows would hide each other: outline the first
+        steps = steps[:1]
     for st in steps:
         colour = _WINDOW_COLOURS[st.index % len(_WINDOW_COLOURS)] if upto is None else _WINDOW_EDGE
         inset = 0.06 * (st.index % 2) if upto is None else 0.0
@@ -735,17 +739,18 @@ def flatten_figure(walk: Any, lang: str) -> Any:
         H, W = walk.input.shape
         n = walk.output.size
         width = W + n + 4.0
-        board = _Board(fig, width, H + 3.5, rect=(0.01, 0.18, 0.98, 0.66))
+        board = _Board(fig, width, H + 4.2, rect=(0.01, 0.18, 0.98, 0.66))
         y0 = 1.4
         board.matrix(walk.input, 0.8, y0, tr("label_matrix", lang, shape=_shape((H, W))))
         xv, yv = W + 3.0, y0 + H + 0.9
-        board.matrix(walk.output[None, :], xv, yv, tr("label_vector", lang, n=n), labels=True)
+        board.matrix(walk.output[None, :], xv, yv, None, labels=True)
+        board.text(xv + n / 2, yv + 1.3, tr("label_vector", lang, n=n), factor=0.36, va="top", fontweight="bold", hi=15)
         for r in range(H):
             colour = _WINDOW_COLOURS[r % len(_WINDOW_COLOURS)]
             board.window(0.8, y0 + r, 1, W, colour=colour, width=2.0)
             board.window(xv + r * W, yv, 1, W, colour=colour, width=2.0)
             if H * W <= 64:
-                board.arrow(0.8 + W + 0.05, y0 + r + 0.5, xv + r * W + W / 2, yv - 0.6, colour=colour, rad=0.15)
+                board.arrow(0.8 + W + 0.05, y0 + r + 0.5, xv + r * W + W / 2, yv - 0.5, colour=colour, rad=0.15)
         _title(fig, tr("flatten_title", lang), tr("flatten_rule", lang, w=W))
         _footer(fig, [tr("flatten_intro", lang)], y=0.14, width=_wrap_width(lang, 150))
     return fig
