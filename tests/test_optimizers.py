@@ -398,3 +398,8 @@ def test_unknown_optimizer_name_lists_valid_names():
 def test_invalid_optimizer_arguments(factory, exc, match):
     with pytest.raises(exc, match=match):
         factory()
+
+
+def test_misspelt_optimizer_argument_suggests_the_right_one():
+    with pytest.raises(TypeError, match="did you mean 'learning_rate'"):
+        optimizers.SGD(learning_rat=0.1)

@@ -79,6 +79,18 @@ def float_in_range(value, name, owner, low, high, low_inclusive=True, high_inclu
     return float(value)
 
 
+def accepted_arguments(cls, extra=()):
+    """Every keyword ``cls`` takes (its own ``__init__`` and its bases'), for "did you mean" hints."""
+    import inspect
+
+    names = set(extra)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None:
+            names.update(p for p in inspect.signature(init).parameters if p not in ("self", "kwargs"))
+    return sorted(names)
+
+
 def reject_unknown_kwargs(kwargs, allowed, owner):
     """TypeError for keyword arguments a class does not take."""
     unknown = sorted(set(kwargs) - set(allowed))

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ._checks import float_in_range, reject_unknown_kwargs, unknown_name
+from ._checks import accepted_arguments, float_in_range, reject_unknown_kwargs, unknown_name
 from .ops import parallel
 
 
@@ -43,7 +43,8 @@ class Optimizer:
         owner = type(self).__name__
         if "lr" in kwargs:
             raise ValueError(f"{owner}: the argument `lr` is no longer supported; use `learning_rate` instead.")
-        reject_unknown_kwargs(kwargs, (), owner)
+        if kwargs:
+            reject_unknown_kwargs(kwargs, accepted_arguments(type(self)), owner)
         self.learning_rate = learning_rate
         inf = math.inf
         self.clipnorm = None if clipnorm is None else float_in_range(clipnorm, "clipnorm", owner, 0, inf, False)

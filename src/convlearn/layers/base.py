@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from .. import initializers
-from .._checks import reject_unknown_kwargs
+from .._checks import accepted_arguments, reject_unknown_kwargs
 
 _name_counts: defaultdict = defaultdict(int)
 
@@ -39,18 +39,6 @@ def unique_name(base):
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
-
-
-def _argument_names(cls):
-    """Every keyword a layer class takes (its own and its bases'), for "did you mean" hints."""
-    import inspect
-
-    names = set(BASE_KWARGS)
-    for klass in cls.__mro__:
-        init = klass.__dict__.get("__init__")
-        if init is not None:
-            names.update(p for p in inspect.signature(init).parameters if p not in ("self", "kwargs"))
-    return sorted(names)
 
 
 def shape_str(shape):
@@ -85,7 +73,7 @@ class Layer:
                  batch_size=None, batch_input_shape=None, **kwargs):
         owner = type(self).__name__
         if kwargs:
-            reject_unknown_kwargs(kwargs, _argument_names(type(self)), owner)  # suggests the closest argument
+            reject_unknown_kwargs(kwargs, accepted_arguments(type(self), BASE_KWARGS), owner)
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"{owner}: `name` must be a non-empty string. Received: name={name!r}.")
         self.name = name or unique_name(_snake_case(owner))

@@ -1,0 +1,83 @@
+"""convlearn's own threading: same numbers with one thread or several, clear errors."""
+
+import numpy as np
+import pytest
+
+import convlearn as keras
+from convlearn import layers
+from convlearn.ops import parallel
+
+
+@pytest.fixture
+def restore_threads():
+    before = parallel.get_num_threads()
+    yield
+    parallel.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_num_threads_rejects_non_positive_integers(bad, restore_threads):
+    with pytest.raises(ValueError, match="positive integer"):
+        parallel.set_num_threads(bad)
+
+
+def test_ranges_cover_everything_once():
+    for n in (0, 1, 7, 100):
+        for parts in (1, 2, 3, 8):
+            pieces = parallel.ranges(n, parts)
+            covered = [i for a, b in pieces for i in range(a, b)]
+            assert covered == list(range(n))
+            assert len(pieces) <= parts
+
+
+def test_run_propagates_errors_from_worker_threads(restore_threads):
+    parallel.set_num_threads(2)
+
+    def fails_on_second(i):
+        if i == 1:
+            raise RuntimeError("part 1 failed")
+
+    with pytest.raises(RuntimeError, match="part 1 failed"):
+        parallel.run(fails_on_second, [(0,), (1,)])
+
+
+def _train(threads, seed=3):
+    parallel.set_num_threads(threads)
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(0)
+    x = rng.random((256, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 256)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Flatten(), layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+    return model.get_weights(), model.predict(x, verbose=0)
+
+
+def test_threads_change_speed_not_results(restore_threads):
+    w1, p1 = _train(1)
+    w2, p2 = _train(2)
+    for a, b in zip(w1, w2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(p1, p2, rtol=1e-4, atol=1e-6)
+
+
+def test_threaded_runs_repeat_bit_for_bit(restore_threads):
+    w1, p1 = _train(2)
+    w2, p2 = _train(2)
+    for a, b in zip(w1, w2):
+        assert np.array_equal(a, b)
+    assert np.array_equal(p1, p2)
+
+
+def test_blas_threads_are_restored_after_fit(restore_threads):
+    if not parallel.can_control_blas():
+        pytest.skip("NumPy's BLAS is not OpenBLAS: convlearn leaves its threads alone")
+    getter, _ = parallel._blas_controls()
+    before = getter()
+    _train(2)
+    assert getter() == before
