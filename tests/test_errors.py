@@ -226,7 +226,8 @@ def test_empty_model():
 
 def test_summary_and_count_params_of_an_unbuilt_model(capsys):
     model = Sequential([Dense(3)])
-    with pytest.raises(ValueError, match=r"is not built yet, so it has no weights\. Give the first layer an input_shape"):
+    with pytest.raises(ValueError, match=r"is not built yet, so it has no weights\. "
+                                         r"Give the first layer an input_shape"):
         model.count_params()
     model.summary()
     assert "unbuilt" in capsys.readouterr().out
@@ -254,12 +255,14 @@ def test_unknown_optimizer():
 
 def test_unknown_loss():
     with pytest.raises(ValueError, match=r"Unknown loss 'sparse_categorical_crossentropyy'\. Did you mean "
-                                         r"'sparse_categorical_crossentropy'\? Valid names: .*categorical_crossentropy"):
+                                         r"'sparse_categorical_crossentropy'\? "
+                                         r"Valid names: .*categorical_crossentropy"):
         small_cnn().compile(optimizer="adam", loss="sparse_categorical_crossentropyy")
 
 
 def test_unknown_metric():
-    with pytest.raises(ValueError, match=r"Unknown metric 'acuracy'\. Did you mean 'accuracy'\? Valid names: .*accuracy"):
+    with pytest.raises(ValueError, match=r"Unknown metric 'acuracy'\. Did you mean 'accuracy'\? "
+                                         r"Valid names: .*accuracy"):
         small_cnn().compile(optimizer="adam", loss="mse", metrics=["acuracy"])
 
 
@@ -311,7 +314,8 @@ def test_metrics_not_a_list():
     (lambda: Dropout(1.0), r"Dropout: `rate` must be a number in \[0\.0, 1\.0\)\. Received: rate=1\.0\."),
     (lambda: Dropout(-0.1), r"Received: rate=-0\.1"),
     (lambda: Dropout(1.5), r"Received: rate=1\.5"),
-    (lambda: keras.optimizers.Adam(learning_rate=-1.0), r"`learning_rate` must be a number .*Received: learning_rate=-1\.0"),
+    (lambda: keras.optimizers.Adam(learning_rate=-1.0),
+     r"`learning_rate` must be a number .*Received: learning_rate=-1\.0"),
 ])
 def test_invalid_hyperparameters(make, message):
     with pytest.raises(ValueError, match=message):
@@ -335,7 +339,8 @@ def test_pool_larger_than_its_input():
 
 
 def test_input_shape_must_be_positive():
-    with pytest.raises(ValueError, match=r"`input_shape` must be a tuple of positive integers .*Received: input_shape=\(28, 0, 1\)"):
+    with pytest.raises(ValueError, match=r"`input_shape` must be a tuple of positive integers "
+                                         r".*Received: input_shape=\(28, 0, 1\)"):
         Conv2D(2, 3, input_shape=(28, 0, 1))
 
 
@@ -345,7 +350,8 @@ def test_the_old_lr_argument():
 
 
 def test_misspelt_keyword_argument():
-    with pytest.raises(TypeError, match=r"Conv2D got unexpected keyword argument\(s\): 'activaton' \(did you mean 'activation'\?\)"):
+    with pytest.raises(TypeError, match=r"Conv2D got unexpected keyword argument\(s\): "
+                                        r"'activaton' \(did you mean 'activation'\?\)"):
         Conv2D(2, 3, activaton="relu")
 
 
@@ -358,7 +364,8 @@ def test_misspelt_keyword_argument():
     (dict(batch_size=2.5), r"Received: batch_size=2\.5"),
     (dict(epochs=0), r"fit: `epochs` must be an integer >= 1\. Received: epochs=0\."),
     (dict(epochs=-3), r"Received: epochs=-3"),
-    (dict(validation_split=1.5), r"fit: `validation_split` must be a number in \[0, 1\)\. Received: validation_split=1\.5\."),
+    (dict(validation_split=1.5),
+     r"fit: `validation_split` must be a number in \[0, 1\)\. Received: validation_split=1\.5\."),
     (dict(validation_split=-0.1), r"Received: validation_split=-0\.1"),
     (dict(verbose=3), r"fit: `verbose` must be 'auto', 0, 1 or 2\. Received: verbose=3\."),
     (dict(validation_data=([1, 2],)), r"fit: `validation_data` must be a tuple \(x_val, y_val\)"),
@@ -399,18 +406,21 @@ def test_layer_class_instead_of_instance():
 
 
 def test_something_that_is_not_a_layer():
-    with pytest.raises(TypeError, match=r"Sequential\.add expects a layer instance such as Dense\(10\); got str 'relu'"):
+    with pytest.raises(TypeError, match=r"Sequential\.add expects a layer instance such as Dense\(10\); "
+                                        r"got str 'relu'"):
         Sequential([keras.Input(shape=(3,)), "relu"])
 
 
 def test_duplicate_layer_names():
-    with pytest.raises(ValueError, match=r"All layers in a Sequential model need unique names; 'hidden' is already used"):
+    with pytest.raises(ValueError, match=r"All layers in a Sequential model need unique names; "
+                                         r"'hidden' is already used"):
         Sequential([keras.Input(shape=(3,)), Dense(2, name="hidden"), Dense(2, name="hidden")])
 
 
 def test_the_same_layer_added_twice():
     dense = Dense(3)
-    with pytest.raises(ValueError, match=rf"'{dense.name}' is already used\. .*create a new layer instead of adding the same one twice"):
+    with pytest.raises(ValueError, match=rf"'{dense.name}' is already used\. "
+                                         r".*create a new layer instead of adding the same one twice"):
         Sequential([keras.Input(shape=(3,)), dense, dense])
 
 
@@ -419,9 +429,29 @@ def test_input_in_the_middle():
         Sequential([keras.Input(shape=(3,)), Dense(2), keras.Input(shape=(2,))])
 
 
+def test_a_layer_shared_by_two_models_with_different_inputs():
+    dense = Dense(3)
+    Sequential([keras.Input(shape=(4,)), dense])
+    with pytest.raises(ValueError, match=rf"Layer '{dense.name}' \(Dense\) expects input of shape "
+                                         r"\(None, 4\); got \(None, 5\)"):
+        Sequential([keras.Input(shape=(5,)), dense])
+
+
+def test_adding_a_layer_after_training_without_compiling_again():
+    x, y = bars_dataset(12)
+    model = Sequential([keras.Input(shape=(8, 8, 1)), Flatten(), Dense(5)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, np.zeros((12, 5)), verbose=0)
+    model.add(Dense(3, activation="softmax"))
+    model.compile(optimizer=model.optimizer, loss="sparse_categorical_crossentropy")   # the old optimizer kept
+    with pytest.raises(ValueError, match="Adam was built for 2 weight arrays but received 4"):
+        model.fit(x, y, verbose=0)
+
+
 def test_set_weights_with_the_wrong_number_of_arrays():
     model = small_cnn()
-    with pytest.raises(ValueError, match=r"has 4 weight arrays; set_weights received 1\. Pass a list like the one get_weights\(\) returns"):
+    with pytest.raises(ValueError, match=r"has 4 weight arrays; set_weights received 1\. "
+                                         r"Pass a list like the one get_weights\(\) returns"):
         model.set_weights([np.zeros(3)])
 
 
@@ -455,3 +485,11 @@ def test_divergence_stops_with_a_floating_point_error_naming_epoch_and_step():
             match=r"Training diverged: the loss became (nan|inf) at epoch \d+, step \d+/8\. "
                   r"Try a smaller learning rate \(now 1e\+06\), check that the inputs are normalised"):
         model.fit(x, y, batch_size=8, epochs=5, verbose=0)
+
+
+def test_load_model_with_custom_objects(tmp_path):
+    small_cnn().save(tmp_path / "m.keras")
+    keras.models.load_model(tmp_path / "m.keras", custom_objects={}, safe_mode=True)
+    with pytest.raises(ValueError, match=r"rebuilds only its own layers, losses and optimizers, so `custom_objects` "
+                                         r"must be None or empty"):
+        keras.models.load_model(tmp_path / "m.keras", custom_objects={"MyLayer": object})

@@ -125,7 +125,7 @@ SIGNATURES = [
                                                     save_best_only=False, save_weights_only=False, mode="auto",
                                                     save_freq="epoch", initial_value_threshold=None)),
     (keras.utils.to_categorical, dict(x=REQUIRED, num_classes=None)),
-    (keras.models.load_model, dict(filepath=REQUIRED, compile=True)),
+    (keras.models.load_model, dict(filepath=REQUIRED, custom_objects=None, compile=True, safe_mode=True)),
 ]
 
 

@@ -61,6 +61,42 @@ def test_data_of_another_shape_is_refused_after_building():
         model.predict(x, verbose=0)
 
 
+def test_input_layer_first_builds_at_once():
+    model = Sequential([keras.layers.InputLayer(shape=(8, 8, 1)), Flatten(), Dense(3)])
+    assert model.built and model.output_shape == (None, 3) and len(model.layers) == 2
+
+
+def test_unbuilt_nested_model_is_built_with_its_parent():
+    inner = Sequential([Conv2D(3, 3, activation="relu"), Flatten()])
+    model = Sequential([inner, Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(*bars_dataset(12), verbose=0)
+    assert inner.built and inner.input_shape == (None, 8, 8, 1) and inner.output_shape == (None, 108)
+    assert model.count_params() == (9 * 3 + 3) + (108 * 3 + 3)
+
+
+def test_rescaling_layer_takes_raw_pixels():
+    """``Rescaling(1/255)`` first: the model takes uint8 images and does the division itself."""
+    x, _ = bars_dataset(6)
+    pixels = (np.clip(x, 0, 1) * 255).astype(np.uint8)
+    with_rescaling = Sequential([keras.Input(shape=(8, 8, 1)), keras.layers.Rescaling(1 / 255), Flatten(), Dense(3)])
+    plain = Sequential([keras.Input(shape=(8, 8, 1)), Flatten(), Dense(3)])
+    plain.set_weights(with_rescaling.get_weights())
+    np.testing.assert_allclose(with_rescaling.predict(pixels, verbose=0),
+                               plain.predict(pixels / 255, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_adding_a_layer_after_training_needs_a_new_compile():
+    x, y = bars_dataset(12)
+    model = Sequential([keras.Input(shape=(8, 8, 1)), Flatten(), Dense(5, activation="relu")])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, np.zeros((12, 5)), verbose=0)
+    model.add(Dense(3, activation="softmax"))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=1, verbose=0)
+    assert math.isfinite(history.history["loss"][0]) and model.output_shape == (None, 3)
+
+
 def test_get_layer_by_name_and_index():
     model = Sequential([keras.Input(shape=(4,)), Dense(3, name="hidden"), Dense(2, name="out")])
     assert model.get_layer("hidden") is model.layers[0]

@@ -223,7 +223,8 @@ def test_load_weights_from_a_whole_model_file(trained):
 def test_load_weights_into_a_different_model(tmp_path):
     small_cnn().save_weights(tmp_path / "w.weights.npz")
     other = small_cnn(filters=5)
-    with pytest.raises(ValueError, match=r"weight array 0 has shape \(3, 3, 1, 4\) .* the model needs shape \(3, 3, 1, 5\)"):
+    with pytest.raises(ValueError, match=r"weight array 0 has shape \(3, 3, 1, 4\) "
+                                         r".* the model needs shape \(3, 3, 1, 5\)"):
         other.load_weights(tmp_path / "w.weights.npz")
 
 
@@ -322,7 +323,8 @@ def test_no_pickle_in_the_source(path):
             assert (node.module or "").split(".")[0] not in UNSAFE_MODULES, ast.dump(node)
         elif isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Attribute) and func.attr == "load" and getattr(func.value, "id", None) in ("np", "numpy"):
+            if (isinstance(func, ast.Attribute) and func.attr == "load"
+                    and getattr(func.value, "id", None) in ("np", "numpy")):
                 flags = [k for k in node.keywords if k.arg == "allow_pickle"]
                 assert flags and isinstance(flags[0].value, ast.Constant) and flags[0].value.value is False, (
                     f"{path.name}:{node.lineno}: np.load without allow_pickle=False")
@@ -428,7 +430,8 @@ def test_truncated_files(trained, tmp_path):
     _, path, _ = trained
     data = path.read_bytes()
     bad = tmp_path / "short.keras"
-    for length in sorted({0, 1, 4, 22, 100, len(data) // 2, len(data) - 23, len(data) - 1} | set(range(0, len(data), 97))):
+    lengths = {0, 1, 4, 22, 100, len(data) // 2, len(data) - 23, len(data) - 1} | set(range(0, len(data), 97))
+    for length in sorted(lengths):
         bad.write_bytes(data[:length])
         with pytest.raises(ValueError, match="corrupted|truncated|not a convlearn model|missing"):
             load_model(bad)
