@@ -232,17 +232,22 @@ class SparseCategoricalCrossentropy(Loss):
         return y_true.astype(np.intp, copy=False)
 
     def _forward_logits(self, y, z):
-        lse = _logsumexp(z)                                                   # (N,)
-        picked = np.take_along_axis(z, y[..., None], axis=-1)[..., 0]         # (N,)
-        self._cache = (y, z, lse)
-        return lse - picked
+        z2 = z.reshape(-1, z.shape[-1])                                       # (N, C)
+        rows = np.arange(len(z2))
+        y2 = y.reshape(-1)
+        shifted = z2 - z2.max(axis=-1, keepdims=True)                         # largest score becomes 0
+        e = np.exp(shifted)
+        total = e.sum(axis=-1)                                                # (N,)
+        self._cache = (y2, rows, e, total, z.shape)
+        # -log softmax(z)[y] = log(sum(exp(z))) - z[y], computed with the shifted scores
+        return (np.log(total) - shifted[rows, y2]).reshape(z.shape[:-1])
 
     def _backward_logits(self):
-        y, z, lse = self._cache
-        d = np.exp(z - lse[..., None])                                        # softmax, (N, C)
-        np.put_along_axis(d, y[..., None], np.take_along_axis(d, y[..., None], axis=-1) - 1, axis=-1)
+        y2, rows, e, total, shape = self._cache
+        d = e / total[:, None]                                                # softmax, (N, C)
+        d[rows, y2] -= 1                                                      # minus the one-hot label
         d /= self._count
-        return d
+        return d.reshape(shape)
 
     def _forward(self, y, q):
         if self.from_logits:

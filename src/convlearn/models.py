@@ -493,6 +493,7 @@ class Sequential(Layer):
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)
         rng = _rng.generator_for(None)
+        batch_buffer = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
         self.stop_training = False
         cbs.on_train_begin()
         logs = {}
@@ -505,8 +506,14 @@ class Sequential(Layer):
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
                 sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                idx = order[sl] if order is not None else sl
-                xb, yb = x[idx], y[idx]
+                if order is None:
+                    xb, yb = x[sl], y[sl]
+                else:
+                    idx = order[sl]
+                    # gather into the same buffer every step: no fresh allocation, and the
+                    # kernels can keep views of it from step to step
+                    xb = np.take(x, idx, axis=0, out=batch_buffer[:len(idx)] if len(idx) < batch_size else batch_buffer)
+                    yb = y[idx]
                 batch_loss = self._train_step(xb, yb)
                 loss_sum += batch_loss * len(xb)
                 seen = min(n, (step + 1) * batch_size)
@@ -776,16 +783,25 @@ def _check_count(value, name, owner, minimum):
     return int(value)
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Load a model saved with ``model.save(...)``.
+
+    ``custom_objects`` and ``safe_mode`` are Keras's arguments: convlearn rebuilds
+    only its own layers, and loading never runs code, so it is always safe.
 
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If the file is not a convlearn model, or is corrupted or truncated.
+        If the file is not a convlearn model, or is corrupted or truncated, or
+        ``custom_objects`` is not empty.
     """
     from .saving import load_model as _load
 
+    if custom_objects:
+        raise ValueError(
+            "load_model: convlearn rebuilds only its own layers, losses and optimizers, so `custom_objects` "
+            f"must be None or empty. Received: custom_objects={custom_objects!r:.200}."
+        )
     return _load(filepath, compile=compile)

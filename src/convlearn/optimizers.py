@@ -103,7 +103,9 @@ class Optimizer:
             self.update(pf, gf, {k: v.reshape(-1)[a:b] for k, v in slots.items()}, tmp.reshape(-1)[a:b], lr)
 
         if p.size < 200_000 or not parallel.threaded():
-            block(0, p.size)
+            if self.weight_decay:
+                p -= p.dtype.type(lr * self.weight_decay) * p
+            self.update(p, g, slots, tmp, lr)
         else:
             parallel.run(block, parallel.ranges(p.size))
 

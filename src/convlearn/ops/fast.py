@@ -318,7 +318,12 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     P, S, K = ph * pw, Ho2 * Wo2, kh * kw * C                                # S pooled cells per sample
     M = N * S
     xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
-    windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)   # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
+    if workspace is not None and workspace.get("windows_of") is xp:
+        windows = workspace["windows"]            # same input buffer as last step: reuse the view
+    else:
+        windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
+        if workspace is not None:
+            workspace["windows_of"], workspace["windows"] = xp, windows
     # im2col, transposed: one row per kernel tap, one column per (window cell, pooled position).
     # Copying into this layout reads long runs of the image and is ~3x faster than the usual one.
     colsT = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), x.dtype)
