@@ -493,3 +493,25 @@ def test_load_model_with_custom_objects(tmp_path):
     with pytest.raises(ValueError, match=r"rebuilds only its own layers, losses and optimizers, so `custom_objects` "
                                          r"must be None or empty"):
         keras.models.load_model(tmp_path / "m.keras", custom_objects={"MyLayer": object})
+
+
+def test_missing_layer_lists_the_available_ones():
+    import convlearn.layers as layers_module
+
+    with pytest.raises(AttributeError, match="has no 'Conv3D'.*Conv2D.*MaxPooling2D"):
+        layers_module.Conv3D
+
+
+def test_changed_model_after_compile_says_to_compile_again():
+    import convlearn as keras
+
+    x = np.zeros((4, 3), dtype="float32")
+    y = np.zeros(4, dtype="int64")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, verbose=0)
+    model.pop()
+    model.add(keras.layers.Dense(4))
+    model.add(keras.layers.Dense(2, activation="softmax"))
+    with pytest.raises(ValueError, match="call model.compile"):
+        model.fit(x, y, verbose=0)

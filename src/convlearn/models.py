@@ -28,7 +28,7 @@ from . import optimizers as optimizers_module
 from ._checks import as_float_array, reject_unknown_kwargs
 from ._plan import build_plan
 from .callbacks import CallbackList
-from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str
+from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str, unique_name
 
 _VERBOSE_VALUES = ("auto", 0, 1, 2)
 
@@ -313,7 +313,7 @@ class Sequential(Layer):
     # Training configuration
     # ------------------------------------------------------------------
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
         """Choose the optimizer, the loss and the metrics for training.
 
@@ -495,6 +495,15 @@ class Sequential(Layer):
         rng = _rng.generator_for(None)
         batch_buffer = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
         self.stop_training = False
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # a diverging run raises one clear FloatingPointError below, not a stream of warnings
+            return self._fit_epochs(cbs, x, y, x_val, y_val, rng, batch_buffer, batch_size, epochs,
+                                    initial_epoch, shuffle, steps, validation_freq, validation_batch_size)
+
+    def _fit_epochs(self, cbs, x, y, x_val, y_val, rng, batch_buffer, batch_size, epochs, initial_epoch,
+                    shuffle, steps, validation_freq, validation_batch_size):
+        """The epoch loop of :meth:`fit` (arguments already checked)."""
+        n = len(x)
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -760,7 +769,8 @@ class Model(Sequential):
             )
         if inputs.layers or outputs.input_layer is not inputs.input_layer:
             raise ValueError("Model: `outputs` must be computed from `inputs` by a chain of layers.")
-        super().__init__([inputs.input_layer, *outputs.layers], name=name, trainable=trainable, **kwargs)
+        super().__init__([inputs.input_layer, *outputs.layers], name=name or unique_name("functional"),
+                         trainable=trainable, **kwargs)
 
 
 def _check_batch_size(batch_size, owner):

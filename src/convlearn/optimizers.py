@@ -80,7 +80,7 @@ class Optimizer:
         elif len(self.slots) != len(params):
             raise ValueError(
                 f"{type(self).__name__} was built for {len(self.slots)} weight arrays but received "
-                f"{len(params)}. Use a new optimizer for a different model."
+                f"{len(params)}. The model changed since compile(): call model.compile(...) again."
             )
         grads = self._clip(grads)
         self.iterations += 1
