@@ -360,7 +360,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
 
 def _sample_parts(N, work):
     """Split a batch into per-thread sample ranges when the work is worth a thread."""
-    if not parallel.threaded() or work < 2_000_000:
+    if not parallel.threaded() or work < 200_000:
         return [(0, N)]
     return parallel.ranges(N)
 
