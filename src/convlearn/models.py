@@ -240,6 +240,7 @@ class Sequential(Layer):
             dout = layer.backward(dout)
         return dout
 
+    @_using_all_cores
     def __call__(self, x, training=False):
         if isinstance(x, SymbolicTensor):
             return x.then(self)
@@ -643,10 +644,12 @@ class Sequential(Layer):
         cbs.on_predict_end()
         return outputs
 
+    @_using_all_cores
     def predict_on_batch(self, x):
         """Outputs for one batch, without progress bar or batching."""
         return self.predict(x, batch_size=max(1, len(np.asarray(x))), verbose=0)
 
+    @_using_all_cores
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
@@ -664,6 +667,7 @@ class Sequential(Layer):
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 
+    @_using_all_cores
     def test_on_batch(self, x, y, return_dict=False):
         """Loss (and metrics) on one batch."""
         return self.evaluate(x, y, batch_size=max(1, len(np.asarray(x))), verbose=0, return_dict=return_dict)

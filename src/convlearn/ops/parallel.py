@@ -186,9 +186,9 @@ def can_control_blas():
 def blas_single_threaded():
     """Inside the block, BLAS runs in the calling thread only (restored afterwards).
 
-    Does nothing when the BLAS library is not OpenBLAS or convlearn uses one thread.
+    Does nothing when the BLAS library is not OpenBLAS.
     """
-    controls = _blas_controls() if get_num_threads() > 1 else None
+    controls = _blas_controls()
     if controls is None:
         yield
         return
@@ -203,13 +203,20 @@ def blas_single_threaded():
 
 def threaded():
     """Whether the fast kernels should split their work across threads now."""
-    return get_num_threads() > 1 and _state.get("active", False)
+    return _state.get("active", False) and get_num_threads() > 1
 
 
 @contextlib.contextmanager
 def active():
-    """Turn on convlearn's threading (and single-threaded BLAS) for the block."""
-    if _state.get("active") or get_num_threads() == 1 or not can_control_blas():
+    """convlearn's threads on, BLAS single-threaded, for the block.
+
+    OpenBLAS's own threads wait for each other by spinning; on a busy machine
+    (or inside convlearn's threads) that can make one small matrix product
+    take a hundred times longer. convlearn's threads wait on locks instead.
+    Where the BLAS library is not OpenBLAS, convlearn leaves its threading
+    alone and runs its own kernels in one thread.
+    """
+    if _state.get("active") or not can_control_blas():
         yield
         return
     with blas_single_threaded():
