@@ -1,0 +1,358 @@
+"""model.check_gradients(): built-in layers pass, a wrong backward fails where it is, the model is untouched."""
+
+import re
+
+import numpy as np
+import pytest
+
+from convlearn import utils
+from convlearn.explain.gradcheck import DEFAULT_TOLERANCE, GradientCheck, check_gradients
+from convlearn.explain.i18n import latin_words
+from convlearn.layers import (
+    Activation,
+    AveragePooling2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Input,
+    Layer,
+    LeakyReLU,
+    MaxPooling2D,
+    ReLU,
+    Rescaling,
+    Reshape,
+    Softmax,
+)
+from convlearn.models import Sequential
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def quiet(model, **kwargs):
+    return model.check_gradients(print_fn=None, **kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# every built-in layer passes
+# --------------------------------------------------------------------------------------
+BUILT_IN = {
+    "conv_valid_relu": lambda: [Input(shape=(6, 7, 2)), Conv2D(3, (3, 2), activation="relu"), Flatten(), Dense(4)],
+    "conv_same_strided": lambda: [Input(shape=(7, 6, 3)), Conv2D(2, 3, strides=2, padding="same", activation="tanh"),
+                                  Flatten(), Dense(3)],
+    "conv_no_bias_sigmoid": lambda: [Input(shape=(5, 5, 1)), Conv2D(2, (2, 3), strides=(1, 2), use_bias=False,
+                                                                     activation="sigmoid"), Flatten(), Dense(2)],
+    "max_pool": lambda: [Input(shape=(6, 6, 2)), Conv2D(3, 3), MaxPooling2D(2), Flatten(), Dense(3)],
+    "max_pool_overlap_same": lambda: [Input(shape=(5, 5, 2)), MaxPooling2D(3, strides=2, padding="same"), Flatten(),
+                                      Dense(2)],
+    "avg_pool": lambda: [Input(shape=(6, 5, 2)), AveragePooling2D((2, 3), strides=1), Flatten(), Dense(3)],
+    "avg_pool_same": lambda: [Input(shape=(5, 5, 1)), AveragePooling2D(2, padding="same"), Flatten(), Dense(2)],
+    "dense_3d_softmax": lambda: [Input(shape=(3, 4)), Dense(5, activation="softmax"), Flatten(), Dense(2)],
+    "dropout_reshape_rescaling": lambda: [Input(shape=(12,)), Rescaling(0.5, offset=0.1), Dropout(0.5),
+                                          Reshape((3, 4)), Dense(2), Flatten(), Dense(3)],
+    "activations": lambda: [Input(shape=(6,)), Dense(5), Activation("elu"), Dense(5), Activation("softplus"),
+                            Dense(5), Activation("swish"), Dense(4), LeakyReLU(0.2), Dense(3)],
+    "relu_options": lambda: [Input(shape=(6,)), Dense(8), ReLU(max_value=0.5, negative_slope=0.1, threshold=-0.2),
+                             Dense(3), Softmax()],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_every_built_in_layer_passes_with_the_default_loss(name):
+    utils.set_random_seed(3)
+    model = Sequential(BUILT_IN[name]())
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    assert all(row["ok"] is True for row in result), result.to_text("en")
+    expected = [(layer.name, w) for layer in model.leaf_layers() for w in [*layer.params, "input"]]
+    assert [(row["layer"], row["weight"]) for row in result] == expected
+    for row in result:
+        assert row["relative_error"] <= DEFAULT_TOLERANCE and row["checked"] == min(row["size"], 20)
+
+
+@pytest.mark.parametrize("loss,last", [
+    ("sparse_categorical_crossentropy", "softmax"),
+    ("categorical_crossentropy", "softmax"),
+    ("binary_crossentropy", "sigmoid"),
+    ("mse", None),
+    ("mae", None),
+])
+def test_the_compiled_loss_is_used(loss, last):
+    utils.set_random_seed(5)
+    model = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3, activation="relu"), MaxPooling2D(2, padding="same"),
+                        Flatten(), Dense(3, activation=last)])
+    model.compile(loss=loss, optimizer="sgd")
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    assert result.loss == model.loss.name and "(" not in result.loss
+
+
+def test_the_guides_model_passes_on_given_data():
+    utils.set_random_seed(0)
+    model = Sequential([Input(shape=(28, 28, 1)), Conv2D(4, (3, 3), activation="relu"), MaxPooling2D(2, 2),
+                        Flatten(), Dense(8, activation="relu"), Dense(10, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+    x = np.random.default_rng(1).random((5, 28, 28, 1)).astype(np.float32)
+    y = np.array([3, 1, 4, 1, 5])
+    result = quiet(model, x=x, y=y, max_entries=8)
+    assert result.ok and result.batch_size == 2
+    assert all(row["checked"] <= 8 for row in result)
+
+
+# --------------------------------------------------------------------------------------
+# a wrong backward is found, and where
+# --------------------------------------------------------------------------------------
+class Square(Layer):
+    """out = x * x; ``factor`` is what backward multiplies by (2 is right)."""
+
+    factor = 2.0
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x * x
+
+    def backward(self, dout):
+        return self.factor * self._x * dout
+
+
+class SquareWithoutTwo(Square):
+    factor = 1.0  # the classic mistake: d(x^2)/dx written as x
+
+
+class Scale(Layer):
+    """out = x * w + b, with a per-feature weight and bias; ``bias_grad_scale`` 1 is right."""
+
+    bias_grad_scale = 1.0
+
+    def build(self, input_shape):
+        self.add_weight("w", (input_shape[-1],), "glorot_uniform")
+        self.add_weight("b", (input_shape[-1],), "ones")
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x * self.params["w"] + self.params["b"]
+
+    def backward(self, dout):
+        self.grads["w"] = (dout * self._x).sum(axis=0)
+        self.grads["b"] = self.bias_grad_scale * dout.sum(axis=0)
+        return dout * self.params["w"]
+
+
+class ScaleWithMeanBias(Scale):
+    bias_grad_scale = 0.5  # as if the batch of 2 were averaged
+
+
+def test_a_correct_custom_layer_passes():
+    utils.set_random_seed(1)
+    model = Sequential([Input(shape=(4,)), Dense(5), Square(), Scale(), Dense(3)])
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    assert [row["weight"] for row in result if row["type"] == "Scale"] == ["w", "b", "input"]
+
+
+def test_a_wrong_input_gradient_fails_there_and_upstream_only():
+    utils.set_random_seed(1)
+    model = Sequential([Input(shape=(4,)), Dense(5, name="before"), SquareWithoutTwo(name="square"),
+                        Dense(3, name="after")])
+    result = quiet(model)
+    verdict = {(row["layer"], row["weight"]): row["ok"] for row in result}
+    assert verdict == {("before", "kernel"): False, ("before", "bias"): False, ("before", "input"): False,
+                       ("square", "input"): False,
+                       ("after", "kernel"): True, ("after", "bias"): True, ("after", "input"): True}
+    assert not result.ok and len(result.failures) == 4
+    square = next(row for row in result if row["layer"] == "square")
+    assert square["relative_error"] > 0.1  # half the true gradient: far beyond the tolerance
+    text = result.to_text("en")
+    assert "4 of 7 gradients do not agree" in text
+    assert "layer 'square' (`SquareWithoutTwo`), in the gradient it passes back to its input" in text
+    zh = result.to_text("zh")
+    assert "7 个梯度中有 4 个不一致" in zh and "层 'square'" in zh and "传回给输入的梯度中" in zh
+
+
+def test_a_wrong_weight_gradient_fails_only_that_weight():
+    utils.set_random_seed(2)
+    model = Sequential([Input(shape=(4,)), Dense(5), ScaleWithMeanBias(name="scale"), Dense(3)])
+    result = quiet(model)
+    failed = [(row["layer"], row["weight"]) for row in result.failures]
+    assert failed == [("scale", "b")]
+    assert "in the gradient of its weight 'b'" in result.to_text("en")
+
+
+def test_a_single_layer_can_be_checked_on_its_own():
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    assert check_gradients(Square(), x, print_fn=None).ok
+    bad = check_gradients(SquareWithoutTwo(), x, print_fn=None)
+    assert [row["ok"] for row in bad] == [False]
+
+
+def test_a_layer_computing_in_float32_gets_a_note():
+    class Float32Square(Square):
+        def forward(self, x, training=False):
+            self._x = x
+            return (x * x).astype(np.float32)
+
+    model = Sequential([Input(shape=(3,)), Dense(2), Float32Square(name="sq32")])
+    text = quiet(model).to_text("en")
+    assert "Note: layer 'sq32' returned 'float32' values" in text
+
+
+# --------------------------------------------------------------------------------------
+# kinks
+# --------------------------------------------------------------------------------------
+def test_entries_at_a_kink_are_skipped_not_failed():
+    # ReLU then max pooling: windows of ReLU zeros are ties, where the loss has no derivative
+    utils.set_random_seed(1)
+    model = Sequential([Input(shape=(8, 8, 1)), Conv2D(6, 3, activation="relu", bias_initializer="zeros"),
+                        MaxPooling2D(2), Flatten(), Dense(3)])
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 1)) - 1.0  # mostly negative: many zeros after ReLU
+    result = quiet(model, x=x, max_entries=30)
+    pool = next(row for row in result if row["type"] == "MaxPooling2D")
+    assert pool["skipped"] > 0 and pool["ok"] is True and pool["checked"] == 30
+    assert result.ok
+    assert "at a kink skipped" in result.to_text("en") and "不可导点" in result.to_text("zh")
+
+
+def test_an_array_with_only_kinks_is_not_checked_rather_than_passed():
+    model = Sequential([Input(shape=(4, 4, 1)), MaxPooling2D(2), Flatten(), Dense(2)])
+    result = quiet(model, x=np.zeros((1, 4, 4, 1)))  # every window is a four-way tie
+    pool = result[0]
+    assert (pool["weight"], pool["ok"], pool["checked"], pool["skipped"]) == ("input", None, 0, 16)
+    assert result.ok  # nothing failed
+    assert "not checked" in result.to_text("en") and "未检查" in result.to_text("zh")
+
+
+# --------------------------------------------------------------------------------------
+# the model is untouched; results, printing, languages
+# --------------------------------------------------------------------------------------
+def test_the_model_its_weights_and_the_global_random_state_are_untouched():
+    utils.set_random_seed(7)
+    model = Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3, activation="relu"), Flatten(), Dense(3)])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    before = model.get_weights()
+    loss_before = dict(vars(model.loss))
+    quiet(model)
+    after_check = Dense(4)
+    Sequential([Input(shape=(3,)), after_check])
+
+    utils.set_random_seed(7)
+    Sequential([Input(shape=(5, 5, 1)), Conv2D(2, 3, activation="relu"), Flatten(), Dense(3)])
+    reference = Dense(4)
+    Sequential([Input(shape=(3,)), reference])
+
+    for a, b in zip(before, model.get_weights()):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    assert all(layer.dtype == "float32" for layer in model.layers)
+    assert vars(model.loss).keys() == loss_before.keys()  # its own loss object was never called
+    # the check drew no number from the global generator: what is built next is the same
+    np.testing.assert_array_equal(after_check.get_weights()[0], reference.get_weights()[0])
+
+
+def test_result_is_a_list_of_dicts_printed_once():
+    utils.set_random_seed(0)
+    model = Sequential([Input(shape=(3,)), Dense(2, name="d")])
+    printed = []
+    result = model.check_gradients(print_fn=printed.append, lang="en")
+    assert isinstance(result, GradientCheck) and isinstance(result, list)
+    assert [row["weight"] for row in result] == ["kernel", "bias", "input"]
+    assert set(result[0]) == {"layer", "type", "weight", "shape", "checked", "size", "skipped", "max_abs_diff",
+                              "relative_error", "ok"}
+    assert result[0]["shape"] == (3, 2) and result[2]["shape"] == (2, 3)
+    assert len(printed) == 1 and printed[0] == result.to_text("en")
+    assert "layer" in printed[0] and "relative error" in printed[0] and "All 3 gradients agree" in printed[0]
+
+
+def test_only_the_chosen_layers_are_checked():
+    utils.set_random_seed(0)
+    model = Sequential([Input(shape=(3,)), Dense(4, name="a"), Dense(3, name="b"), Dense(2, name="c")])
+    assert {row["layer"] for row in quiet(model, layers=["c", 0])} == {"a", "c"}
+    assert {row["layer"] for row in quiet(model, layers=model.layers[1])} == {"b"}
+    assert {row["layer"] for row in quiet(model, layers=-1)} == {"c"}
+
+
+def test_nested_models_are_checked_layer_by_layer():
+    utils.set_random_seed(0)
+    inner = Sequential([Input(shape=(4,)), Dense(3, name="inner_dense")])
+    model = Sequential([Input(shape=(4,)), inner, Dense(2, name="outer_dense")])
+    result = quiet(model)
+    assert result.ok and [row["layer"] for row in result][::3] == ["inner_dense", "outer_dense"]
+
+
+def test_chinese_table_has_no_english_besides_the_names():
+    utils.set_random_seed(0)
+    model = Sequential([Input(shape=(3,)), Dense(4), SquareWithoutTwo(), Dense(2)], name="mymodel")
+    model.compile(loss="mse", optimizer="sgd")
+    result = quiet(model)
+    text = result.to_text("zh")
+    assert _HAN.search(text)
+    for row in result:  # layer and weight names are identifiers, written as they are
+        text = text.replace(f"{row['layer']} ({row['type']})", " ").replace(row["weight"], " ")
+    assert latin_words(text) == [], latin_words(text)
+    for word in ("层", "权重", "形状", "相对误差", "通过", "失败", "梯度检验"):
+        assert word in text
+    assert not _HAN.search(result.to_text("en"))
+
+
+def test_the_default_loss_is_named_before_compile():
+    utils.set_random_seed(0)
+    result = quiet(Sequential([Input(shape=(3,)), Dense(2)]))
+    assert result.loss == "sum(output * R)"
+    assert "sum(output * R) with a fixed random array R (the model is not compiled)" in result.to_text("en")
+    assert "Σ(输出 * R)" in result.to_text("zh")
+
+
+# --------------------------------------------------------------------------------------
+# error messages
+# --------------------------------------------------------------------------------------
+def test_errors_are_explained():
+    model = Sequential([Input(shape=(3,)), Dense(2, name="d")])
+    with pytest.raises(TypeError, match=r"check_gradients expects a convlearn model or layer, e\.g\. "
+                                        r"model\.check_gradients\(\); got list"):
+        check_gradients([1, 2])
+    with pytest.raises(ValueError, match=r"`epsilon` must be a positive number, e\.g\. 1e-5\. Received: epsilon=0"):
+        quiet(model, epsilon=0)
+    with pytest.raises(ValueError, match=r"`tolerance` must be a positive number"):
+        quiet(model, tolerance=float("nan"))
+    with pytest.raises(ValueError, match=r"`max_entries` must be a positive integer\. Received: max_entries=0"):
+        quiet(model, max_entries=0)
+    with pytest.raises(TypeError, match=r"`print_fn` must be callable \(such as print\) or None"):
+        model.check_gradients(print_fn="yes")
+    with pytest.raises(ValueError, match=r"no layer 'dense_9' in the model\. Give names or positions of its "
+                                         r"layers: d \(0\.\.0\)"):
+        quiet(model, layers="dense_9")
+    with pytest.raises(ValueError, match=r"model '.*' expects inputs of shape \(None, 3\); got a batch of shape "
+                                         r"\(2, 4\)"):
+        quiet(model, x=np.ones((2, 4)))
+    with pytest.raises(ValueError, match=r"`x` must be a numeric batch with the samples on the first axis"):
+        quiet(model, x=np.ones(3))
+    with pytest.raises(ValueError, match=r"`y` is given but the model has no loss to compare it with"):
+        quiet(model, y=np.ones(2))
+    with pytest.raises(ValueError, match=r"is not built, so the shape of its input is unknown\. Give a batch"):
+        quiet(Sequential([Dense(2)]))
+
+
+def test_a_model_built_by_the_check_on_given_data():
+    model = Sequential([Dense(2)])
+    assert quiet(model, x=np.ones((2, 3))).ok and model.built and model.input_shape == (None, 3)
+
+
+def test_broken_backward_contracts_are_explained():
+    class NoGrads(Scale):
+        def backward(self, dout):
+            return dout * self.params["w"]
+
+    class WrongShape(Square):
+        def backward(self, dout):
+            return dout[:, :1]
+
+    class ReturnsNothing(Square):
+        def backward(self, dout):
+            self._dx = 2 * self._x * dout
+
+    with pytest.raises(ValueError, match=r"layer 'nograds' \(NoGrads\): backward\(\) did not set self\.grads\['w'\]"):
+        quiet(Sequential([Input(shape=(3,)), NoGrads(name="nograds")]))
+    with pytest.raises(ValueError, match=r"backward\(\) returned shape \(2, 1\); it must return the gradient with "
+                                         r"respect to the layer's input, shape \(2, 3\)"):
+        quiet(Sequential([Input(shape=(3,)), WrongShape()]))
+    with pytest.raises(ValueError, match=r"backward\(\) returned None"):
+        quiet(Sequential([Input(shape=(3,)), ReturnsNothing()]))
