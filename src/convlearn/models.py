@@ -248,7 +248,19 @@ class Sequential(Layer):
         self._ensure_built(x.shape, f"Model '{self.name}'")
         return self._forward_plan(x, training)
 
+    _INFERENCE_CHUNK = 512  # samples per forward pass when nothing needs to be kept for backward
+
     def _forward_plan(self, x, training):
+        if not training and len(x) > self._INFERENCE_CHUNK:
+            # Inference is row by row independent: big batches run in chunks so the
+            # intermediate arrays stay small (10,000 images at once would need GBs).
+            out = None
+            for start in range(0, len(x), self._INFERENCE_CHUNK):
+                part = self._forward_plan(x[start:start + self._INFERENCE_CHUNK], False)
+                if out is None:
+                    out = np.empty((len(x),) + part.shape[1:], dtype=part.dtype)
+                out[start:start + len(part)] = part
+            return out
         for layer in self._plan:
             x = layer.forward(x, training=training)
         return x
@@ -695,6 +707,24 @@ class Sequential(Layer):
         text = model_summary(self, explain=explain, lang=lang, expand_nested=expand_nested,
                              line_length=line_length)
         (print_fn or print)(text)
+
+    def check_gradients(self, x=None, y=None, layers=None, epsilon=1e-5, lang=None, print_fn=print, **options):
+        """Compare every layer's ``backward`` with numerical derivatives of the loss.
+
+        Runs on a float64 copy (this model is not changed) and prints a table: layer,
+        weight, shape, max abs diff, relative error, OK/FAIL. Use it to test your own
+        ``Layer`` subclasses. See :func:`convlearn.explain.gradcheck.check_gradients`
+        for every option (``max_entries``, ``batch_size``, ``tolerance``, ``seed``).
+
+        Returns
+        -------
+        convlearn.explain.gradcheck.GradientCheck
+            A list of dicts, one per array checked, with ``.ok`` and ``.failures``.
+        """
+        from .explain.gradcheck import check_gradients
+
+        return check_gradients(self, x=x, y=y, layers=layers, epsilon=epsilon, lang=lang, print_fn=print_fn,
+                               **options)
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable,

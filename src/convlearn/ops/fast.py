@@ -332,6 +332,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     winner = np.empty((M, F), dtype=np.uint8) if training else None
     kmat = kernel.reshape(K, F)                                              # (K, F)
     cols_pm = colsT.reshape(K, P, M)                                         # (K, P, M)
+    bias_row = None if bias is None else np.tile(bias, S)                    # (S*F,): the bias of every cell
 
     def part(n0, n1):
         m0, m1 = n0 * S, n1 * S
@@ -345,10 +346,11 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         if training:
             # which cell won, before the bias changes the values
             winner[m0:m1] = _first_max_index(z[:, m0:m1], zmax)
+        rows = zmax.reshape(n1 - n0, S * F)                                  # one row per sample
         if bias is not None:
-            zmax += bias
+            rows += bias_row                                                 # long rows: fast broadcast
         if relu:
-            np.maximum(zmax, 0, out=zmax)
+            np.maximum(rows, 0, out=rows)
 
     parallel.run(part, _sample_parts(N, M * P * max(K, F)))
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
