@@ -5,7 +5,7 @@ how it is meant to be trained (epochs, batch size, label format):
 
 - :func:`guide` -- the beginner's guide's model, exactly as the guide writes it;
 - :func:`convnet` -- the classic small convnet of Keras's "Simple MNIST convnet" example;
-- :func:`best` -- a stronger candidate whose recipe is still to be tuned.
+- :func:`best` -- a stronger model that reaches 99.2 % on MNIST in a few minutes on a CPU.
 
 >>> from convlearn import zoo
 >>> model = zoo.guide()                       # compiled, ready for fit
@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from . import optimizers
+from . import callbacks, optimizers
 from .layers import Conv2D, Dense, Dropout, Flatten, Input, MaxPool2D, MaxPooling2D
 from .models import Sequential
 
@@ -98,17 +98,16 @@ def convnet(input_shape=(28, 28, 1), num_classes=10, compile=True):
 
 
 def best(input_shape=(28, 28, 1), num_classes=10, compile=True):
-    """A stronger candidate model. ITS RECIPE IS NOT TUNED YET.
+    """A stronger model for ``convlearn train --model best``: 99.2 % or more on MNIST in minutes.
 
-    This is a starting point for the model meant to reach 99.2 % test accuracy
-    on MNIST within 3 minutes of training on a CPU. Neither figure has been
-    measured for it: the layers, learning rate, batch size and epochs below are
-    a reasonable first guess, to be tuned and then measured with a command
-    anyone can rerun (``convlearn train --model best``).
-
-    ``Conv2D(32, 3, relu, same) -> MaxPool -> Conv2D(64, 3, relu, same) -> MaxPool
-    -> Flatten -> Dense(128, relu) -> Dropout(0.3) -> Dense(10, softmax)``, with
+    ``Conv2D(32, 3, relu) -> MaxPool -> Conv2D(64, 3, relu) -> MaxPool -> Flatten
+    -> Dropout(0.4) -> Dense(256, relu) -> Dropout(0.4) -> Dense(10, softmax)``, with
     ``loss="sparse_categorical_crossentropy"`` and ``Adam(learning_rate=0.001)``.
+    Its recipe (:data:`RECIPES` ``["best"]``) trains it for 10 epochs with batch
+    size 64 and a learning rate multiplied by 0.8 after every epoch
+    (:func:`best_schedule`). Both convolutions are followed by max pooling, so
+    both run as convlearn's fused convolution + ReLU + pooling kernel. The README
+    gives the measured accuracy and time and the command that measures them.
 
     Parameters
     ----------
@@ -122,18 +121,32 @@ def best(input_shape=(28, 28, 1), num_classes=10, compile=True):
     """
     model = Sequential(name="best")
     model.add(Input(shape=tuple(input_shape)))
-    model.add(Conv2D(32, 3, padding="same", activation="relu"))  # (N, 28, 28, 32)
-    model.add(MaxPooling2D(2))  # (N, 14, 14, 32)
-    model.add(Conv2D(64, 3, padding="same", activation="relu"))  # (N, 14, 14, 64)
-    model.add(MaxPooling2D(2))  # (N, 7, 7, 64)
-    model.add(Flatten())  # (N, 3136)
-    model.add(Dense(128, activation="relu"))  # (N, 128)
-    model.add(Dropout(0.3))
+    model.add(Conv2D(32, 3, activation="relu"))  # (N, 26, 26, 32)
+    model.add(MaxPooling2D(2))  # (N, 13, 13, 32)
+    model.add(Conv2D(64, 3, activation="relu"))  # (N, 11, 11, 64)
+    model.add(MaxPooling2D(2))  # (N, 5, 5, 64)
+    model.add(Flatten())  # (N, 1600)
+    model.add(Dropout(0.4))
+    model.add(Dense(256, activation="relu"))  # (N, 256)
+    model.add(Dropout(0.4))
     model.add(Dense(num_classes, activation="softmax"))  # (N, 10)
     if compile:
         model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers.Adam(learning_rate=0.001),
                       metrics=["accuracy"])
     return model
+
+
+def best_schedule(epoch, learning_rate=None):
+    """Learning rate of epoch ``epoch`` (from 0) in the "best" recipe: 0.001 * 0.8 ** epoch."""
+    return 0.001 * 0.8 ** epoch
+
+
+def _no_callbacks():
+    return []
+
+
+def _best_callbacks():
+    return [callbacks.LearningRateScheduler(best_schedule)]
 
 
 @dataclass(frozen=True)
@@ -155,6 +168,8 @@ class Recipe:
         integer labels.
     description : str
         One line for ``--help`` and the training header.
+    callbacks : callable
+        Returns fresh callbacks for ``fit`` (a learning-rate schedule, say).
     """
 
     name: str
@@ -163,6 +178,7 @@ class Recipe:
     batch_size: int
     one_hot: bool
     description: str
+    callbacks: Callable = _no_callbacks
 
 
 RECIPES = {
@@ -170,8 +186,9 @@ RECIPES = {
                     description="the guide's model: Conv2D(32) -> MaxPool -> Dense(100) -> Dense(10)"),
     "convnet": Recipe("convnet", convnet, epochs=15, batch_size=128, one_hot=True,
                       description="Keras's simple MNIST convnet: two Conv2D/MaxPool blocks, Dropout, Dense(10)"),
-    "best": Recipe("best", best, epochs=5, batch_size=64, one_hot=False,
-                   description="a stronger candidate, recipe not tuned yet: two wider conv blocks, Dense(128)"),
+    "best": Recipe("best", best, epochs=10, batch_size=64, one_hot=False,
+                   description="two Conv2D/MaxPool blocks, Dropout, Dense(256), decaying learning rate",
+                   callbacks=_best_callbacks),
 }
 
 
