@@ -118,7 +118,7 @@ def test_importing_the_cli_is_cheap_and_train_skips_explain(tmp_path):
         "heavy = [m for m in ('convlearn.zoo', 'convlearn.explain', 'PIL', 'matplotlib') if m in sys.modules]\n"
         "print('after import:', heavy)\n"
         "convlearn.cli.main(['train', '--limit', '10', '--epochs', '1', '--test-limit', '10', '--verbose', '0',\n"
-        "                    '--output', 'm.keras'])\n"
+        "                    '--output', 'm.keras', '--no-plots'])\n"
         "print('after train:', 'convlearn.explain' in sys.modules)\n"
     )
     proc = run_subprocess("-c", code, cwd=tmp_path)

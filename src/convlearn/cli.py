@@ -129,6 +129,11 @@ def _add_train_parser(subparsers):
     p.add_argument("--output", "-o", metavar="PATH",
                    help="where to save the trained model, a .keras file (default: mnist_cnn.keras "
                         "for the guide's model on MNIST, else <dataset>_<model>.keras)")
+    p.add_argument("--no-plots", action="store_true",
+                   help="do not draw the training curves (by default they are saved next to the model as "
+                        "<output name>_curves.png, when matplotlib is installed)")
+    p.add_argument("--lang", choices=("en", "zh"),
+                   help="language of the labels in the training curves: en or zh (default: from the locale)")
     return p
 
 
@@ -369,12 +374,21 @@ def _check_output(path):
         raise CLIError(f"cannot save to {path!r}: the folder {folder!r} is not writable. Choose another --output.")
 
 
+def _curves_path(output):
+    """Where ``convlearn train`` draws the training curves: ``<output stem>_curves.png`` beside the model."""
+    folder, name = os.path.split(output)
+    stem = name[:-len(".keras")] if name.endswith(".keras") else os.path.splitext(name)[0]
+    return os.path.join(folder, stem + "_curves.png")
+
+
 def _after_training(history, args):
     """Hook run after a successful ``convlearn train``, once the model is saved.
 
-    This is where the training curves (loss and accuracy per epoch, from
-    ``history.history``) are to be written by default. That is not implemented
-    yet, so this function writes nothing.
+    Draws the training curves (loss and accuracy per epoch, from ``history.history``)
+    into ``<output stem>_curves.png`` next to the model, unless ``--no-plots`` is given.
+    Drawing must never turn a successful training into a failure: without matplotlib
+    it prints one line saying how to install it, and any other problem with the
+    figure is printed in one line too.
 
     Parameters
     ----------
@@ -386,8 +400,20 @@ def _after_training(history, args):
     Returns
     -------
     list of str
-        Paths of the files written (none yet).
+        Paths of the files written.
     """
+    if getattr(args, "no_plots", False):
+        return []
+    path = _curves_path(args.output or _default_output(args))
+    try:
+        from convlearn.explain import plot_history
+
+        return [plot_history(history, path, lang=getattr(args, "lang", None))]
+    except ImportError:
+        _say('Training curves not drawn: they need matplotlib and Pillow, install them with: '
+             'pip install "convlearn[plot]" (or pass --no-plots)')
+    except Exception as exc:  # noqa: BLE001 - the model is saved; a figure must not turn that into a failure
+        _say(f"Training curves not drawn ({type(exc).__name__}: {exc}); the model is saved.")
     return []
 
 
@@ -448,7 +474,8 @@ def _run_train(args):
             start = time.perf_counter()
             try:
                 history = model.fit(x_train, y_fit, batch_size=batch_size, epochs=epochs, verbose=args.verbose,
-                                    validation_split=args.validation_split, callbacks=[tracker])
+                                    validation_split=args.validation_split,
+                                    callbacks=[tracker, *recipe.callbacks()])
             except FloatingPointError as exc:
                 print(f"{PROG}: error: {exc} No model was saved.", file=sys.stderr)
                 return EXIT_FAILED

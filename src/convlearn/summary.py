@@ -23,10 +23,12 @@ def _box_chars(stream):
     """Heavy box-drawing characters when the output can show them, ASCII otherwise."""
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
-        "┏━┳┓┃┡╇┩│└┴┘".encode(encoding)
+        "┏━┳┓┃┡╇┩│└┴┘├┬┤".encode(encoding)
     except (UnicodeEncodeError, LookupError):
-        return dict(tl="+", h="-", tm="+", tr="+", v="|", ml="+", mm="+", mr="+", bv="|", bl="+", bh="-", bm="+", br="+")
-    return dict(tl="┏", h="━", tm="┳", tr="┓", v="┃", ml="┡", mm="╇", mr="┩", bv="│", bl="└", bh="─", bm="┴", br="┘")
+        return dict(tl="+", h="-", tm="+", tr="+", v="|", ml="+", mm="+", mr="+", bv="|", bl="+", bh="-", bm="+", br="+",
+                    sl="+", st="+", sr="+")
+    return dict(tl="┏", h="━", tm="┳", tr="┓", v="┃", ml="┡", mm="╇", mr="┩", bv="│", bl="└", bh="─", bm="┴", br="┘",
+                sl="├", st="┬", sr="┤")
 
 
 def _rows(model, expand_nested, depth=0):
@@ -39,11 +41,33 @@ def _rows(model, expand_nested, depth=0):
             yield from _rows(layer, expand_nested, depth + 1)
 
 
+def _explained_rows(rows, widths, lang, c, row):
+    """Each layer's row, then its explanation across the whole table, wrapped to the table's width.
+
+    Layers are separated by a thin line; continuation lines of a long sentence are indented
+    further, so every sentence starts at the same column.
+    """
+    from .explain.summary import display_width, explain_layer, wrap_text
+
+    inner = sum(widths) + 2  # the explanation spans the three columns and their two separators
+    out = []
+    for i, (layer, name, shape, params) in enumerate(rows):
+        if i:
+            out.append(c["sl"] + c["st"].join(c["bh"] * w for w in widths) + c["sr"])
+        out.append(row((name, shape, params), c["bv"]))
+        for text in explain_layer(layer, lang):
+            for piece in wrap_text(text, inner - 1, indent="   ", continuation="  "):
+                out.append(c["bv"] + piece + " " * (inner - display_width(piece)) + c["bv"])
+    return out
+
+
 def model_summary(model, explain=False, lang=None, expand_nested=False, line_length=None, stream=None):
     """Build the summary text of ``model``.
 
     With ``explain=True`` each row is followed by how its output shape and
-    parameter count follow from the layer's hyperparameters, in ``lang``.
+    parameter count follow from the layer's hyperparameters, in ``lang``
+    (see :func:`convlearn.explain.summary.explain_layer`), indented under the
+    row and wrapped to the table's width.
     """
     c = _box_chars(stream or sys.stdout)
     rows = list(_rows(model, expand_nested))
@@ -65,17 +89,12 @@ def model_summary(model, explain=False, lang=None, expand_nested=False, line_len
 
     out = [f'Model: "{model.name}"', line(c["tl"], c["h"], c["tm"], c["tr"]), row(headers, c["v"]),
            line(c["ml"], c["h"], c["mm"], c["mr"])]
-    explanations = None
     if explain:
-        from .explain.summary import explain_layer
-
-        explanations = {id(layer): explain_layer(layer, lang) for layer, *_ in rows}
-    for layer, name, shape, params in rows:
-        out.append(row((name, shape, params), c["bv"]))
-        if explanations:
-            for text in explanations[id(layer)]:
-                out.append(row(("   " + text, "", ""), c["bv"]) if len(text) < widths[0] - 4 else "    " + text)
-    out.append(line(c["bl"], c["bh"], c["bm"], c["br"]))
+        out.extend(_explained_rows(rows, widths, lang, c, row))
+        out.append(c["bl"] + c["bh"] * (sum(widths) + 2) + c["br"])
+    else:
+        out.extend(row((name, shape, params), c["bv"]) for _, name, shape, params in rows)
+        out.append(line(c["bl"], c["bh"], c["bm"], c["br"]))
     if model.built:
         total = model.count_params()
         trainable = sum(w.size for w in model.trainable_weights)

@@ -10,9 +10,31 @@
 Every walk-through object renders itself: ``walk.to_text(lang="zh")`` for the terminal,
 ``walk.to_figure("conv.png")`` and ``walk.to_gif("conv.gif")`` for pictures (matplotlib and
 Pillow: ``pip install "convlearn[plot]"``).  See :mod:`convlearn.explain.walkthrough`.
+
+For a model of your own:
+
+* ``model.summary(explain=True)`` shows how each layer's output shape and parameter count
+  follow from its numbers (:func:`explain_layer`);
+* ``model.check_gradients()`` compares every layer's ``backward`` with numerical derivatives
+  (:func:`check_gradients`), also for your own ``Layer`` subclasses;
+* :func:`plot_history`, :func:`plot_filters`, :func:`plot_feature_maps`,
+  :func:`plot_confusion_matrix` and :func:`plot_misclassified` draw a trained model
+  (:mod:`convlearn.explain.model_figures`).
 """
 
+from .gradcheck import GradientCheck, check_gradients
 from .i18n import LANGS, resolve_lang, tr
+from .model_figures import (
+    confusion_matrix,
+    feature_maps,
+    misclassified,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_filters,
+    plot_history,
+    plot_misclassified,
+)
+from .summary import explain_layer
 from .walkthrough import (
     DEFAULT_CLASS_NAMES,
     DEFAULT_DENSE_BIAS,
@@ -50,6 +72,17 @@ __all__ = [
     "LANGS",
     "resolve_lang",
     "tr",
+    "GradientCheck",
+    "check_gradients",
+    "explain_layer",
+    "confusion_matrix",
+    "feature_maps",
+    "misclassified",
+    "plot_confusion_matrix",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_history",
+    "plot_misclassified",
     "DEFAULT_CLASS_NAMES",
     "DEFAULT_DENSE_BIAS",
     "DEFAULT_DENSE_WEIGHTS",

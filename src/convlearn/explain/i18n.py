@@ -682,6 +682,343 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "en": "cannot write figures into '{path}': {reason}",
         "zh": "无法把图写入 '{path}'：{reason}",
     },
+    # ---------------------------------------------------------------- model.summary(explain=True)
+    "sum_axis_both": {"en": "height and width", "zh": "高和宽"},
+    "sum_axis_height": {"en": "height", "zh": "高"},
+    "sum_axis_width": {"en": "width", "zh": "宽"},
+    "sum_size_valid": {
+        "en": "out = floor(({n} + 2*0 - {k}) / {s}) + 1 = {out} ({axis})",
+        "zh": "输出尺寸 = 向下取整(({n} + 2*0 - {k}) / {s}) + 1 = {out}（{axis}）",
+    },
+    "sum_size_same": {
+        "en": "out = ceil({n} / {s}) = {out} ({axis})",
+        "zh": "输出尺寸 = 向上取整({n} / {s}) = {out}（{axis}）",
+    },
+    "sum_same_pad": {
+        "en": "total padding = max(({out} - 1)*{s} + {k} - {n}, 0) = {total}: {before} zero(s) before, "
+        "{after} after ({axis})",
+        "zh": "填充总量 = max(({out} - 1)*{s} + {k} - {n}, 0) = {total}：前面补 {before} 个零，后面补 {after} 个零（{axis}）",
+    },
+    "sum_size_unknown": {
+        "en": "{axis}: the input size is not fixed (`None`), so the output size is not fixed either",
+        "zh": "{axis}：输入尺寸不固定（`None`），所以输出尺寸也不固定",
+    },
+    "sum_pad_valid_note": {"en": "no zeros added: p = 0", "zh": "不补零：p = 0"},
+    "sum_pad_same_note": {
+        "en": "zeros added around the input so that out = ceil(n / s)",
+        "zh": "在输入四周补零，使输出尺寸 = 向上取整(n / s)",
+    },
+    "sum_conv_head": {
+        "en": "{filters} filters of {kh}x{kw}, stride {stride}, padding '{padding}' ({note})",
+        "zh": "{filters} 个 {kh}x{kw} 的过滤器，步长 {stride}，填充 '{padding}'（{note}）",
+    },
+    "sum_conv_head_one": {
+        "en": "{filters} filter of {kh}x{kw}, stride {stride}, padding '{padding}' ({note})",
+        "zh": "{filters} 个 {kh}x{kw} 的过滤器，步长 {stride}，填充 '{padding}'（{note}）",
+    },
+    "sum_conv_maps": {
+        "en": "{filters} filters -> {filters} feature maps: output {shape}",
+        "zh": "{filters} 个过滤器 -> {filters} 个特征图：输出形状 {shape}",
+    },
+    "sum_conv_maps_one": {
+        "en": "{filters} filter -> {filters} feature map: output {shape}",
+        "zh": "{filters} 个过滤器 -> {filters} 个特征图：输出形状 {shape}",
+    },
+    "sum_conv_params": {
+        "en": "params = ({per} + 1) * {filters} = {total} (each filter: {per} weights, one per window cell "
+        "and input channel, and 1 bias)",
+        "zh": "参数个数 = ({per} + 1) * {filters} = {total}（每个过滤器有 {per} 个权重，窗口的每个格子、"
+        "每个输入通道各一个，另加 1 个偏置）",
+    },
+    "sum_conv_params_nobias": {
+        "en": "params = {per} * {filters} = {total} (each filter: {per} weights, one per window cell and input "
+        "channel; no bias because `use_bias=False`)",
+        "zh": "参数个数 = {per} * {filters} = {total}（每个过滤器有 {per} 个权重，窗口的每个格子、"
+        "每个输入通道各一个；`use_bias=False`，所以没有偏置）",
+    },
+    "sum_act": {
+        "en": "activation '{name}' is applied to every value: the shape does not change",
+        "zh": "激活函数 '{name}' 作用于每一个值：形状不变",
+    },
+    "sum_act_softmax": {
+        "en": "activation 'softmax' turns the {units} scores of each sample into probabilities that add up to 1",
+        "zh": "激活函数 'softmax' 把每个样本的 {units} 个得分变成概率，它们的和为 1",
+    },
+    "sum_pool_head_max": {
+        "en": "max pooling, window {ph}x{pw}, stride {stride}, padding '{padding}': each window keeps its largest value",
+        "zh": "最大池化，窗口 {ph}x{pw}，步长 {stride}，填充 '{padding}'：每个窗口保留其中的最大值",
+    },
+    "sum_pool_head_avg": {
+        "en": "average pooling, window {ph}x{pw}, stride {stride}, padding '{padding}': each window becomes "
+        "the mean of its values",
+        "zh": "平均池化，窗口 {ph}x{pw}，步长 {stride}，填充 '{padding}'：每个窗口取其中各值的平均值",
+    },
+    "sum_pool_channels": {
+        "en": "the {channels} channels stay as they are: output {shape}",
+        "zh": "{channels} 个通道保持不变：输出形状 {shape}",
+    },
+    "sum_pool_params": {
+        "en": "params = 0: a pooling layer has nothing to learn",
+        "zh": "参数个数 = 0：池化层没有需要学习的参数",
+    },
+    "sum_flatten": {
+        "en": "each sample becomes one row of {product} = {total} values: output {shape}",
+        "zh": "每个样本被展平成一行，共 {product} = {total} 个值：输出形状 {shape}",
+    },
+    "sum_flatten_flat": {
+        "en": "the input is already one row per sample: output {shape}",
+        "zh": "输入已经是每个样本一行：输出形状 {shape}",
+    },
+    "sum_flatten_unknown": {
+        "en": "each sample becomes one row, whose length is not fixed because the input size is not: output {shape}",
+        "zh": "每个样本被展平成一行；输入尺寸不固定，所以这一行的长度也不固定：输出形状 {shape}",
+    },
+    "sum_no_params_rearrange": {
+        "en": "params = 0: the values are only rearranged",
+        "zh": "参数个数 = 0：只是重新排列这些值",
+    },
+    "sum_dense_units": {
+        "en": "{units} units, each connected to all {inputs} inputs: output {shape}",
+        "zh": "{units} 个单元，每个单元都与全部 {inputs} 个输入相连：输出形状 {shape}",
+    },
+    "sum_dense_units_one": {
+        "en": "{units} unit, connected to all {inputs} inputs: output {shape}",
+        "zh": "{units} 个单元，与全部 {inputs} 个输入相连：输出形状 {shape}",
+    },
+    "sum_dense_units_last_axis": {
+        "en": "{units} units, each connected to all {inputs} values of the last axis (computed at every position "
+        "of the other axes): output {shape}",
+        "zh": "{units} 个单元，每个单元都与最后一个轴上的全部 {inputs} 个值相连（在其他轴的每个位置上分别计算）："
+        "输出形状 {shape}",
+    },
+    "sum_dense_units_last_axis_one": {
+        "en": "{units} unit, connected to all {inputs} values of the last axis (computed at every position "
+        "of the other axes): output {shape}",
+        "zh": "{units} 个单元，与最后一个轴上的全部 {inputs} 个值相连（在其他轴的每个位置上分别计算）："
+        "输出形状 {shape}",
+    },
+    "sum_dense_params": {
+        "en": "params = {inputs}*{units} + {units} = {total} (a weight for every input of every unit, "
+        "and one bias per unit)",
+        "zh": "参数个数 = {inputs}*{units} + {units} = {total}（每个单元对每个输入各有一个权重，另有每个单元一个偏置）",
+    },
+    "sum_dense_params_nobias": {
+        "en": "params = {inputs}*{units} = {total} (a weight for every input of every unit; no bias because "
+        "`use_bias=False`)",
+        "zh": "参数个数 = {inputs}*{units} = {total}（每个单元对每个输入各有一个权重；`use_bias=False`，所以没有偏置）",
+    },
+    "sum_dropout": {
+        "en": "while training, a random {percent}% of the values are set to 0 and the others are multiplied by "
+        "1/(1 - {rate}) = {scale}; when predicting, nothing changes",
+        "zh": "训练时，随机把 {percent}% 的值设为 0，其余的值乘以 1/(1 - {rate}) = {scale}；预测时什么也不改变",
+    },
+    "sum_dropout_zero": {"en": "rate 0: the layer never changes anything", "zh": "比例为 0：这一层什么也不改变"},
+    "sum_same_shape": {
+        "en": "the shape does not change: output {shape}; params = 0",
+        "zh": "形状不变：输出形状 {shape}；参数个数 = 0",
+    },
+    "sum_softmax_layer": {
+        "en": "softmax turns the {units} scores of each sample into probabilities that add up to 1",
+        "zh": "softmax 把每个样本的 {units} 个得分变成概率，它们的和为 1",
+    },
+    "sum_relu_layer": {
+        "en": "ReLU: max(0, x) for every value (negative values become 0)",
+        "zh": "ReLU：对每个值计算 max(0, x)（负值变为 0）",
+    },
+    "sum_relu_options": {
+        "en": "ReLU with `max_value={max_value}`, `negative_slope={slope}`, `threshold={threshold}`, "
+        "applied to every value",
+        "zh": "ReLU（`max_value={max_value}`，`negative_slope={slope}`，`threshold={threshold}`）作用于每一个值",
+    },
+    "sum_leaky_layer": {
+        "en": "`LeakyReLU`: x where x >= 0, {slope}*x where x < 0, for every value",
+        "zh": "`LeakyReLU`：x >= 0 时为 x，x < 0 时为 {slope}*x，作用于每一个值",
+    },
+    "sum_rescaling": {
+        "en": "every value is multiplied by {scale}, then {offset} is added",
+        "zh": "每个值乘以 {scale}，再加上 {offset}",
+    },
+    "sum_reshape": {
+        "en": "the {size} values of each sample are rearranged as {product} = {size}: output {shape}",
+        "zh": "每个样本的 {size} 个值被重新排列成 {product} = {size}：输出形状 {shape}",
+    },
+    "sum_reshape_minus_one": {
+        "en": "the -1 is worked out: {size} / {known} = {value}",
+        "zh": "-1 由计算得出：{size} / {known} = {value}",
+    },
+    "sum_reshape_unknown": {
+        "en": "each sample is rearranged: output {shape}",
+        "zh": "每个样本被重新排列：输出形状 {shape}",
+    },
+    "sum_input": {
+        "en": "one sample has shape {sample}; in {shape} the `None` is the batch size: any number of samples",
+        "zh": "一个样本的形状是 {sample}；在 {shape} 中，`None` 表示批量大小：可以是任意数量的样本",
+    },
+    "sum_nested": {
+        "en": "a model used as a layer: its {count} layers turn {input} into {shape}",
+        "zh": "作为一层使用的模型：它的 {count} 层把 {input} 变成 {shape}",
+    },
+    "sum_nested_params": {
+        "en": "params = {sum} (the sum over its layers)",
+        "zh": "参数个数 = {sum}（它各层参数个数之和）",
+    },
+    "sum_custom": {
+        "en": "your own layer `{kind}`: its `compute_output_shape()` gives the output {shape}",
+        "zh": "自定义层 `{kind}`：它的 `compute_output_shape()` 给出输出形状 {shape}",
+    },
+    "sum_custom_params": {
+        "en": "params = {calc} (weight arrays: {arrays})",
+        "zh": "参数个数 = {calc}（权重数组：{arrays}）",
+    },
+    "sum_custom_no_params": {"en": "params = 0: it has no weights", "zh": "参数个数 = 0：它没有权重"},
+    "sum_unbuilt": {
+        "en": "not built yet: shapes and parameters are known once the model knows its input shape (give the "
+        "first layer `input_shape=(28, 28, 1)`, or call `build()` or `fit()`)",
+        "zh": "尚未构建：模型知道输入形状之后才能算出形状和参数个数（给第一层加上 `input_shape=(28, 28, 1)`，"
+        "或者调用 `build()` 或 `fit()`）",
+    },
+    "sum_frozen": {
+        "en": "frozen (`trainable=False`): training does not change these weights",
+        "zh": "已冻结（`trainable=False`）：训练不会改变这些权重",
+    },
+    # ---------------------------------------------------------------- model.check_gradients()
+    "gc_title": {
+        "en": "Gradient check of model '{model}': each layer's backward() against centred differences "
+        "(epsilon = {epsilon}), on a float64 copy, batch of {batch}, loss {loss}",
+        "zh": "模型 '{model}' 的梯度检验：把每一层 `backward()` 算出的梯度与中心差分得到的数值梯度相比较"
+        "（ε = {epsilon}，在 `float64` 副本上计算，批量为 {batch} 个样本，损失函数 {loss}）",
+    },
+    "gc_legend": {
+        "en": "relative error = max|analytic - numerical| / max|gradient| over the entries checked; "
+        "OK when at most {tolerance}",
+        "zh": "相对误差 = max|解析梯度 - 数值梯度| / max|梯度|（在检查的元素上计算）；不超过 {tolerance} 即为通过",
+    },
+    "gc_default_loss": {
+        "en": "sum(output * R) with a fixed random array R (the model is not compiled)",
+        "zh": "Σ(输出 * R)，R 是一个固定的随机数组（模型还没有编译）",
+    },
+    "gc_col_layer": {"en": "layer", "zh": "层"},
+    "gc_col_weight": {"en": "weight", "zh": "权重"},
+    "gc_col_shape": {"en": "shape", "zh": "形状"},
+    "gc_col_checked": {"en": "checked", "zh": "检查的元素"},
+    "gc_col_diff": {"en": "max abs diff", "zh": "最大绝对误差"},
+    "gc_col_rel": {"en": "relative error", "zh": "相对误差"},
+    "gc_col_result": {"en": "result", "zh": "结果"},
+    "gc_input": {"en": "input", "zh": "输入"},
+    "gc_checked": {"en": "{checked} of {size}", "zh": "{size} 个中的 {checked} 个"},
+    "gc_checked_kinks": {
+        "en": "{checked} of {size} ({skipped} at a kink skipped)",
+        "zh": "{size} 个中的 {checked} 个（跳过 {skipped} 个不可导点）",
+    },
+    "gc_kink_note": {
+        "en": "Entries at a kink (ReLU at 0, equal values in a max-pooling window) are skipped: the loss has no "
+        "derivative there, so there is nothing to compare with.",
+        "zh": "位于不可导点的元素（ReLU 在 0 处、最大池化窗口里相等的值）被跳过：损失函数在那里没有导数，无从比较。",
+    },
+    "gc_ok": {"en": "OK", "zh": "通过"},
+    "gc_unchecked": {"en": "not checked", "zh": "未检查"},
+    "gc_fail": {"en": "FAIL", "zh": "失败"},
+    "gc_note_dtype": {
+        "en": "Note: layer '{layer}' returned '{dtype}' values; compute in the dtype of the input (x.dtype), "
+        "so that the check can work in float64.",
+        "zh": "注意：层 '{layer}' 返回了 '{dtype}' 类型的值；请按输入的类型（`x.dtype`）计算，这样检验才能使用 `float64`。",
+    },
+    "gc_nothing": {"en": "No layer was checked.", "zh": "没有检查任何层。"},
+    "gc_all_ok": {
+        "en": "All {count} gradients agree with the numerical ones (relative error at most {tolerance}): "
+        "the backward passes are right.",
+        "zh": "全部 {count} 个梯度都与数值梯度一致（相对误差不超过 {tolerance}）：反向传播是正确的。",
+    },
+    "gc_some_fail": {
+        "en": "{failed} of {count} gradients do not agree. The failure nearest the output is in layer '{layer}' "
+        "(`{type}`), {where}: check its backward(). The layers before it receive their gradient through it, "
+        "so they can fail because of it alone.",
+        "zh": "{count} 个梯度中有 {failed} 个不一致。离输出最近的失败出现在层 '{layer}'（`{type}`）{where}："
+        "请检查它的 `backward()`。它前面的层都要经过它才得到梯度，所以它们可能只是因为它而失败。",
+    },
+    "gc_where_input": {"en": "in the gradient it passes back to its input", "zh": "传回给输入的梯度中"},
+    "gc_where_weight": {"en": "in the gradient of its weight '{weight}'", "zh": "权重 '{weight}' 的梯度中"},
+    # ---------------------------------------------------------------- pictures of a trained model
+    "mf_history_title": {"en": "Training curves: loss and accuracy after each epoch", "zh": "训练曲线：每一轮训练后的损失和准确率"},
+    "mf_history_note": {
+        "en": "Lower loss and higher accuracy are better. Train with `validation_split=0.1` to also see how the "
+        "model does on images it does not train on.",
+        "zh": "损失越低、准确率越高越好。训练时加上 `validation_split=0.1`，还能看到模型在没有训练过的图像上的表现。",
+    },
+    "mf_history_note_val": {
+        "en": "Solid: training data. Dashed: validation data, held out from training. If only the training "
+        "curves keep improving, the model starts to overfit.",
+        "zh": "实线：训练数据。虚线：验证数据（训练时没有用到）。如果只有训练数据的曲线还在变好，模型就开始过拟合了。",
+    },
+    "mf_overfit": {
+        "en": "The validation loss is lowest after epoch {epoch} and rises afterwards, while the training loss keeps "
+        "falling: the model starts to overfit (it learns the training images by heart).",
+        "zh": "验证数据的损失在第 {epoch} 轮后最低，之后上升，而训练数据的损失继续下降：模型开始过拟合（把训练图像死记硬背下来）。",
+    },
+    "mf_loss_title": {"en": "Loss (lower is better)", "zh": "损失（越低越好）"},
+    "mf_acc_title": {"en": "Accuracy (higher is better)", "zh": "准确率（越高越好）"},
+    "mf_metric_title": {"en": "Metric '{name}'", "zh": "指标 '{name}'"},
+    "mf_epoch": {"en": "epoch", "zh": "训练轮次"},
+    "mf_train": {"en": "training data (last: {value})", "zh": "训练数据（最后：{value}）"},
+    "mf_val": {"en": "validation data (last: {value})", "zh": "验证数据（最后：{value}）"},
+    "mf_no_metric": {
+        "en": "No accuracy was recorded:\ncompile with `metrics=['accuracy']`",
+        "zh": "没有记录准确率：\n编译时加上 `metrics=['accuracy']`",
+    },
+    "mf_filters_title": {
+        "en": "Learned filters of layer '{layer}': {filters} of {kh}x{kw}, input channels: {channels}",
+        "zh": "层 '{layer}' 学到的过滤器：{filters} 个 {kh}x{kw} 的过滤器，输入通道数：{channels}",
+    },
+    "mf_filters_colours": {
+        "en": "red: positive weight, blue: negative weight, white: 0 (one colour scale for all)",
+        "zh": "红色：正权重，蓝色：负权重，白色：0（所有过滤器使用同一个色标）",
+    },
+    "mf_filters_mean": {
+        "en": "each picture: the mean over the {channels} input channels",
+        "zh": "每张图是 {channels} 个输入通道的平均值",
+    },
+    "mf_filters_shown": {"en": "the first {shown} of {filters} filters", "zh": "显示 {filters} 个过滤器中的前 {shown} 个"},
+    "mf_filter": {"en": "filter {index}", "zh": "过滤器 {index}"},
+    "mf_channel": {"en": "channel {index}", "zh": "通道 {index}"},
+    "mf_weight": {"en": "weight", "zh": "权重"},
+    "mf_fmaps_title": {"en": "Feature maps: one image, layer by layer", "zh": "特征图：一张图像逐层经过模型"},
+    "mf_fmaps_note": {
+        "en": "Each small picture is one channel (feature map) of a layer's output, on one colour scale per layer "
+        "(dark: low, yellow: high); vectors are drawn as bars.",
+        "zh": "每张小图是某一层输出的一个通道（特征图），同一层使用同一个色标（深色：小，黄色：大）；向量画成柱状图。",
+    },
+    "mf_fmaps_input": {"en": "input {shape}", "zh": "输入 {shape}"},
+    "mf_fmaps_row": {"en": "{index}. {layer} ({type}) → {shape}", "zh": "{index}. {layer}（{type}）→ {shape}"},
+    "mf_fmaps_channels": {"en": "channels 0–{last} of {channels}", "zh": "{channels} 个通道中的第 0–{last} 个"},
+    "mf_prediction": {"en": "predicted class {label} ({percent})", "zh": "预测类别 {label}（{percent}）"},
+    "mf_cm_title": {
+        "en": "Confusion matrix: {right} of {total} right ({percent})",
+        "zh": "混淆矩阵：{total} 个样本中 {right} 个正确（{percent}）",
+    },
+    "mf_cm_true": {"en": "true class", "zh": "真实类别"},
+    "mf_cm_pred": {"en": "predicted class", "zh": "预测类别"},
+    "mf_cm_note_counts": {
+        "en": "Row: the true class. Column: the class the model predicted. Diagonal (green frames): right answers. "
+        "Numbers: how many samples.",
+        "zh": "行：真实类别。列：模型预测的类别。对角线（绿框）：预测正确。数字：样本个数。",
+    },
+    "mf_cm_note_norm": {
+        "en": "Row: the true class. Column: the class the model predicted. Diagonal (green frames): right answers. "
+        "Numbers: share of the row's class (each row adds up to 100%).",
+        "zh": "行：真实类别。列：模型预测的类别。对角线（绿框）：预测正确。数字：占该行真实类别的比例（每一行加起来是 100%）。",
+    },
+    "mf_mis_title": {
+        "en": "Misclassified: {wrong} of {total} images ({percent}); the first {shown} are shown",
+        "zh": "分类错误：{total} 张图像中有 {wrong} 张（{percent}）；下面是前 {shown} 张",
+    },
+    "mf_mis_note": {
+        "en": "Above each image: its true label, what the model predicted and the probability it gave; "
+        "#: position in the data.",
+        "zh": "每张图上方：真实标签、模型的预测以及它给出的概率；#：在数据中的位置。",
+    },
+    "mf_mis_none": {"en": "No misclassified images: all {total} are right.", "zh": "没有分类错误的图像：{total} 张全部正确。"},
+    "mf_mis_tile": {"en": "true {true} → predicted {pred}\n({percent})", "zh": "真实 {true} → 预测 {pred}\n（{percent}）"},
+    "mf_mis_tile_labels": {"en": "true {true} → predicted {pred}", "zh": "真实 {true} → 预测 {pred}"},
 }
 
 #: Family name and file of the CJK font subset shipped in ``fonts/`` (built by
