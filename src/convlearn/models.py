@@ -633,6 +633,12 @@ class Sequential(Layer):
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs of the model for ``x`` (class probabilities for the guide's model).
 
+        Each sample's output depends on that sample only, so convlearn runs
+        several batches of ``batch_size`` through the layers together (up to
+        256 samples at a time): fewer, larger matrix products, the same
+        outputs. The progress bar and the batch callbacks still count batches
+        of ``batch_size``.
+
         Returns
         -------
         ndarray, float32
@@ -649,10 +655,17 @@ class Sequential(Layer):
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
         cbs.on_predict_begin()
         outputs = np.empty((n,) + tuple(self.output_shape[1:]), dtype=self._first_dtype())
-        for step, start in enumerate(range(0, n, batch_size)):
-            cbs.on_predict_batch_begin(step)
-            outputs[start:start + batch_size] = self._forward_plan(x[start:start + batch_size], training=False)
-            cbs.on_predict_batch_end(step, {})
+        group = batch_size * max(1, 256 // batch_size)            # whole batches per forward pass
+        step = 0
+        for start in range(0, n, group):
+            stop = min(n, start + group)
+            first_step = step
+            for b in range(start, stop, batch_size):
+                cbs.on_predict_batch_begin(step)
+                step += 1
+            outputs[start:stop] = self._forward_plan(x[start:stop], training=False)
+            for s in range(first_step, step):
+                cbs.on_predict_batch_end(s, {})
         cbs.on_predict_end()
         return outputs
 

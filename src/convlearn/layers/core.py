@@ -193,8 +193,14 @@ class Dropout(Layer):
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if d is None else d for s, d in zip(x.shape, self.noise_shape))
-        keep = self._generator.random(shape, dtype=np.float32) >= self.rate
-        self._mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.rate))  # scaled mask
+        # One uniform 32-bit integer per value, kept when >= rate * 2**32: probability 1 - rate
+        # (to 1 part in 4 billion), from raw generator output, which is several times faster
+        # than drawing floats.
+        size = math.prod(shape)
+        bits = self._generator.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+        keep = (bits >= np.uint32(min(round(self.rate * 2**32), 2**32 - 1))).reshape(shape)
+        self._mask = keep.astype(x.dtype)
+        self._mask *= x.dtype.type(1.0 / (1.0 - self.rate))              # scaled mask
         return x * self._mask
 
     def backward(self, dout):

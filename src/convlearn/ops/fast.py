@@ -56,6 +56,26 @@ def _scatter_windows(dwin, padded_shape, sh, sw):
     return dxp
 
 
+def _add_input_gradient(dxp, dout2, kernel, sh, sw, Ho, Wo):
+    """Add a convolution's input gradient into ``dxp`` (N, Hp, Wp, C), one kernel tap at a time.
+
+    For tap (a, b), every output position sent ``dout @ kernel[a, b].T`` back to
+    the input pixel at offset (a, b) of its window: one matrix product whose
+    result is added to a strided slice of ``dxp``. This reads and writes long
+    contiguous runs, unlike scattering each window's gradient separately
+    (2x faster for 32 channels).
+
+    dout2 : (N*Ho*Wo, F) gradient of the convolution's output, rows in (n, i, j) order.
+    """
+    N, C = dxp.shape[0], dxp.shape[3]
+    kh, kw = kernel.shape[:2]
+    tap = np.empty((len(dout2), C), dtype=dout2.dtype)                         # (N*Ho*Wo, C)
+    for a in range(kh):
+        for b in range(kw):
+            np.matmul(dout2, kernel[a, b].T, out=tap)                          # kernel[a, b]: (C, F)
+            dxp[:, a:a + sh * (Ho - 1) + 1:sh, b:b + sw * (Wo - 1) + 1:sw, :] += tap.reshape(N, Ho, Wo, C)
+
+
 def _crop(xp, pads, H, W):
     (t, _), (l, _) = pads
     return xp[:, t:t + H, l:l + W, :]
@@ -95,9 +115,8 @@ def conv2d_backward(dout, cache, need_dx=True):
     dbias = d2.sum(axis=0) if has_bias else None                     # (F,)
     dx = None
     if need_dx:
-        dcols = d2 @ kernel.reshape(kh * kw * C, F).T                # (N*Ho*Wo, kh*kw*C)
-        dwin = dcols.reshape(N, Ho, Wo, kh, kw, C)                   # (N, Ho, Wo, kh, kw, C)
-        dxp = _scatter_windows(dwin, padded_shape, sh, sw)           # (N, Hp, Wp, C)
+        dxp = np.zeros(padded_shape, dtype=dout.dtype)               # (N, Hp, Wp, C)
+        _add_input_gradient(dxp, d2, kernel, sh, sw, Ho, Wo)
         dx = _crop(dxp, pads, x_shape[1], x_shape[2])                # (N, H, W, C)
     return dx, dkernel, dbias
 
@@ -324,21 +343,18 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
         if workspace is not None:
             workspace["windows_of"], workspace["windows"] = xp, windows
-    # im2col, transposed: one row per kernel tap, one column per (window cell, pooled position).
-    # Copying into this layout reads long runs of the image and is ~3x faster than the usual one.
-    colsT = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), x.dtype)
     z = _buffer(workspace, "z", (P, M, F), x.dtype)                         # conv output without bias
     out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
     winner = np.empty((M, F), dtype=np.uint8) if training else None
     kmat = kernel.reshape(K, F)                                              # (K, F)
-    cols_pm = colsT.reshape(K, P, M)                                         # (K, P, M)
     bias_row = None if bias is None else np.tile(bias, S)                    # (S*F,): the bias of every cell
+    cols = _FusedCols(workspace, windows, x.dtype)
 
     def part(n0, n1):
         m0, m1 = n0 * S, n1 * S
-        np.copyto(colsT[:, :, :, :, :, n0:n1], windows[:, :, n0:n1].transpose(5, 6, 7, 0, 1, 2, 3, 4))
+        cols.fill(n0, n1)                                                    # im2col for these samples
         for k in range(P):
-            np.matmul(cols_pm[:, k, m0:m1].T, kmat, out=z[k, m0:m1])         # (m1-m0, F)
+            np.matmul(cols.rows(k, m0, m1), kmat, out=z[k, m0:m1])           # (m1-m0, F)
         zmax = out[m0:m1]
         np.maximum(z[0, m0:m1], z[1, m0:m1], out=zmax) if P > 1 else np.copyto(zmax, z[0, m0:m1])
         for k in range(2, P):
@@ -356,8 +372,42 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
-        cache = (colsT, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
+        cache = (cols, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
     return out, cache
+
+
+class _FusedCols:
+    """The im2col matrix of the fused kernel, in the faster of two memory layouts.
+
+    Both hold, for window cell ``k`` and pooled position ``m``, the ``K = kh*kw*C``
+    input values under the filter. With one input channel the taps-major layout
+    (K, P, M) copies faster (long runs of the image); with several channels the
+    positions-major layout (P, M, K) does (runs of ``kw*C`` values), by 7x for
+    32 channels. ``rows(k, m0, m1)`` gives the (m1-m0, K) matrix either way.
+    """
+
+    def __init__(self, workspace, windows, dtype):
+        ph, pw, N, Ho2, Wo2, kh, kw, C = windows.shape
+        self.windows = windows
+        self.P, self.M, self.K = ph * pw, N * Ho2 * Wo2, kh * kw * C
+        self.taps_major = C == 1
+        if self.taps_major:
+            self.buf = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), dtype)
+            self.mat = self.buf.reshape(self.K, self.P, self.M)              # (K, P, M)
+        else:
+            self.buf = _buffer(workspace, "cols", windows.shape, dtype)
+            self.mat = self.buf.reshape(self.P, self.M, self.K)              # (P, M, K)
+
+    def fill(self, n0, n1):
+        """Copy the windows of samples n0..n1-1 into the matrix."""
+        if self.taps_major:
+            np.copyto(self.buf[:, :, :, :, :, n0:n1], self.windows[:, :, n0:n1].transpose(5, 6, 7, 0, 1, 2, 3, 4))
+        else:
+            np.copyto(self.buf[:, :, n0:n1], self.windows[:, :, n0:n1])
+
+    def rows(self, k, m0, m1):
+        """(m1-m0, K) view: the inputs under the filter for window cell k at positions m0..m1-1."""
+        return self.mat[:, k, m0:m1].T if self.taps_major else self.mat[k, m0:m1]
 
 
 def _sample_parts(N, work):
@@ -373,7 +423,7 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     Each pooled gradient goes to the first maximum of its window (reading
     order), like :func:`pool2d_backward`.
     """
-    colsT, winner, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
+    cols, winner, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
     P = ph * pw
     M, F = winner.shape
     kh, kw, C, _ = kernel.shape
@@ -382,7 +432,6 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     S = Ho2 * Wo2
     g_all = dout.reshape(M, F)                                               # (M, F)
     out2 = out.reshape(M, F)
-    cols_pm = colsT.reshape(K, P, M)                                         # (K, P, M)
     kmat = kernel.reshape(K, F)
     dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
@@ -398,22 +447,15 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
         dk = np.zeros((K, F), dtype=dout.dtype)
         for k in range(P):
             np.multiply(g, w == k, out=dz[k, m0:m1])                         # gradient only to the winner
-            dk += cols_pm[:, k, m0:m1] @ dz[k, m0:m1]                        # (K, F)
+            dk += cols.rows(k, m0, m1).T @ dz[k, m0:m1]                      # (K, F)
         db = np.ones(m1 - m0, dtype=g.dtype) @ g if has_bias else None      # (F,); faster than g.sum(0)
         partial[i] = (dk, db)
         if need_dx:
-            dcols = np.empty((P, m1 - m0, K), dtype=dout.dtype)
-            for k in range(P):
-                np.matmul(dz[k, m0:m1], kmat.T, out=dcols[k])                # (m1-m0, K)
-            dcols = dcols.reshape(ph, pw, n1 - n0, Ho2, Wo2, kh, kw, C)
-            step_h, step_w = sh * ph, sw * pw
-            for di in range(ph):
-                for dj in range(pw):
-                    for a in range(kh):
-                        for b in range(kw):
-                            r0, c0 = sh * di + a, sw * dj + b
-                            dxp[n0:n1, r0:r0 + step_h * (Ho2 - 1) + 1:step_h,
-                                c0:c0 + step_w * (Wo2 - 1) + 1:step_w, :] += dcols[di, dj, :, :, :, a, b, :]
+            # Gradient of the conv output at full resolution (zero where pooling dropped a cell)
+            Hc, Wc = Ho2 * ph, Wo2 * pw
+            dZ = np.empty((n1 - n0, Ho2, ph, Wo2, pw, F), dtype=dout.dtype)   # (n, Ho2, ph, Wo2, pw, F)
+            np.copyto(dZ, dz[:, m0:m1].reshape(ph, pw, n1 - n0, Ho2, Wo2, F).transpose(2, 3, 0, 4, 1, 5))
+            _add_input_gradient(dxp[n0:n1], dZ.reshape((n1 - n0) * Hc * Wc, F), kernel, sh, sw, Hc, Wc)
 
     parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
     dkernel = partial[0][0]
