@@ -15,11 +15,12 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 import textwrap
 from typing import Any, Sequence
 
 import numpy as np
+
+from .._io import atomic_write_bytes
 
 from .i18n import FONT_FAMILY, FONT_FILES, tr
 from .render_text import fmt_number
@@ -167,19 +168,13 @@ def save_png(fig: Any, path: str | os.PathLike, dpi: int = 100) -> str:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The folder is created when missing; the writing itself is the package's
+    shared :func:`convlearn._io.atomic_write_bytes`.
+    """
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    atomic_write_bytes(path, data)
 
 
 def _to_image(fig: Any, dpi: int) -> Any:
