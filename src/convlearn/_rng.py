@@ -39,11 +39,6 @@ def set_global_seed(seed):
     np.random.seed(seed % 2**32)
 
 
-def global_generator():
-    """The generator that unseeded draws come from."""
-    return _state["generator"]
-
-
 def generator_for(seed):
     """A generator for one user of randomness.
 

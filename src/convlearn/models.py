@@ -499,7 +499,7 @@ class Sequential(Layer):
             x_val = y_val = None
         self._resolve_metrics(y.shape)
         self._fused = self._fused_output()
-        self._warn_if_not_probabilities(x[:1])
+        self._warn_if_not_probabilities()
 
         n = len(x)
         steps = math.ceil(n / batch_size)
@@ -562,7 +562,7 @@ class Sequential(Layer):
         cbs.on_train_end(logs)
         return self.history
 
-    def _warn_if_not_probabilities(self, x_sample):
+    def _warn_if_not_probabilities(self):
         """A common slip: softmax missing on the last layer while the loss expects probabilities."""
         if (self._fused is None and getattr(self.loss, "fuses_with", None)
                 and not getattr(self.loss, "from_logits", True)):
