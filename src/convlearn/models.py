@@ -617,8 +617,7 @@ class Sequential(Layer):
         batch_size = _check_batch_size(batch_size, "evaluate")
         verbose = _check_verbose(verbose, "evaluate")
         x, y = self._prepare_xy(x, y, "evaluate")
-        if not self.metrics or len(self.metrics) != len(self._metric_specs):
-            self._resolve_metrics(y.shape)
+        self._resolve_metrics(y.shape)
         steps = math.ceil(len(x) / batch_size)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
         cbs.on_test_begin()
@@ -679,8 +678,7 @@ class Sequential(Layer):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         x, y = self._prepare_xy(x, y, "train_on_batch")
-        if len(self.metrics) != len(self._metric_specs):
-            self._resolve_metrics(y.shape)
+        self._resolve_metrics(y.shape)
         self._fused = self._fused_output()
         for m in self.metrics:
             m.reset()

@@ -94,6 +94,11 @@ class Optimizer:
         Every formula is element-wise, so blocks are independent and the result
         is the same either way.
         """
+        if p.size < 200_000 or not parallel.threaded():
+            if self.weight_decay:
+                p -= p.dtype.type(lr * self.weight_decay) * p
+            self.update(p, g, slots, tmp, lr)
+            return
         p_flat, g_flat = p.reshape(-1), np.ascontiguousarray(g).reshape(-1)
 
         def block(a, b):
@@ -102,12 +107,7 @@ class Optimizer:
                 pf -= pf.dtype.type(lr * self.weight_decay) * pf
             self.update(pf, gf, {k: v.reshape(-1)[a:b] for k, v in slots.items()}, tmp.reshape(-1)[a:b], lr)
 
-        if p.size < 200_000 or not parallel.threaded():
-            if self.weight_decay:
-                p -= p.dtype.type(lr * self.weight_decay) * p
-            self.update(p, g, slots, tmp, lr)
-        else:
-            parallel.run(block, parallel.ranges(p.size))
+        parallel.run(block, parallel.ranges(p.size))
 
     def update(self, p, g, slots, tmp, lr):
         raise NotImplementedError

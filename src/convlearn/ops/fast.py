@@ -189,7 +189,7 @@ def dense_forward(x, kernel, bias):
     """
     N, D = x.shape
     U = kernel.shape[1]
-    parts = _gemm_parts(N * D * U, U if N < 256 else N)
+    parts = _thread_parts(U if N < 256 else N, N * D * U, 1_000_000, minimum=8)
     if len(parts) == 1:
         out = x @ kernel                                                     # (N, U)
         if bias is not None:
@@ -212,11 +212,14 @@ def dense_forward(x, kernel, bias):
     return out, (x, kernel, bias is not None)
 
 
-def _gemm_parts(work, n):
-    """Thread ranges over ``n`` rows or columns for a matrix product of ``work`` multiply-adds."""
-    if not parallel.threaded() or work < 1_000_000:
+def _thread_parts(n, work, threshold, minimum=1):
+    """Per-thread ranges over ``n`` rows, columns or samples, or one range when
+    ``work`` (multiply-adds or array elements) is below ``threshold``: too little to pay
+    for handing it to a thread.
+    """
+    if not parallel.threaded() or work < threshold:
         return [(0, n)]
-    return parallel.ranges(n, minimum=8)
+    return parallel.ranges(n, minimum=minimum)
 
 
 def dense_backward(dout, cache, need_dx=True):
@@ -228,7 +231,7 @@ def dense_backward(dout, cache, need_dx=True):
     x, kernel, has_bias = cache
     N, D = x.shape
     dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
-    parts = _gemm_parts(N * D * kernel.shape[1], D)
+    parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8)
     # dx is computed transposed, (kernel @ dout.T).T: BLAS reads the kernel in its stored
     # order, 1.5x faster than dout @ kernel.T; the result is a valid (N, D) view.
     if len(parts) == 1:
@@ -370,7 +373,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         if relu:
             np.maximum(rows, 0, out=rows)
 
-    parallel.run(part, _sample_parts(N, M * P * max(K, F)))
+    parallel.run(part, _thread_parts(N, M * P * max(K, F), 200_000))
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
@@ -412,13 +415,6 @@ class _FusedCols:
         return self.mat[:, k, m0:m1].T if self.taps_major else self.mat[k, m0:m1]
 
 
-def _sample_parts(N, work):
-    """Split a batch into per-thread sample ranges when the work is worth a thread."""
-    if not parallel.threaded() or work < 200_000:
-        return [(0, N)]
-    return parallel.ranges(N)
-
-
 def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     """Gradients of :func:`conv2d_maxpool_forward`: ``(dx or None, dkernel, dbias or None)``.
 
@@ -437,7 +433,7 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     kmat = kernel.reshape(K, F)
     dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
-    parts = _sample_parts(N, M * P * max(K, F))
+    parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
 
     def part(i, n0, n1):
