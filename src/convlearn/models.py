@@ -26,8 +26,8 @@ from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
 from ._checks import as_float_array, reject_unknown_kwargs
-from ._plan import build_plan
-from .callbacks import CallbackList
+from ._plan import FusedConvPool, build_plan
+from .callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
 from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str, unique_name
 
 _VERBOSE_VALUES = ("auto", 0, 1, 2)
@@ -59,6 +59,7 @@ class Sequential(Layer):
         self._layers = []
         self._plan = None
         self._plan_kernels = None
+        self._pending = None        # (plan step, wait function) of a weight update still running
         self._leaves = []
         self.optimizer = None
         self.loss = None
@@ -261,7 +262,11 @@ class Sequential(Layer):
                     out = np.empty((len(x),) + part.shape[1:], dtype=part.dtype)
                 out[start:start + len(part)] = part
             return out
-        for layer in self._plan:
+        pending = self._pending
+        for i, layer in enumerate(self._plan):
+            if pending is not None and i == pending[0]:
+                self._finish_update()           # these weights may still be updating
+                pending = None
             x = layer.forward(x, training=training)
         return x
 
@@ -413,7 +418,16 @@ class Sequential(Layer):
     # fit / evaluate / predict
     # ------------------------------------------------------------------
 
-    def _train_step(self, xb, yb):
+    def _train_step(self, xb, yb, overlap=False):
+        """One optimizer step on one batch; returns the batch's loss.
+
+        The optimizer updates each group of weights as soon as the backward pass
+        has their gradients: the big late layers (a wide Dense) in a worker
+        thread while this thread computes the earlier layers' gradients. With
+        ``overlap`` the worker may still be busy when this returns; the next
+        forward pass waits for it (:meth:`_finish_update`) just before it uses
+        those weights, so the next batch's first layers overlap with it too.
+        """
         out = self._forward_plan(xb, training=True)
         fused = self._fused
         loss = self.loss.forward(yb, out, logits=fused.logits if fused is not None else None)
@@ -422,18 +436,78 @@ class Sequential(Layer):
         dout = self.loss.backward()
         plan = self._plan
         start = len(plan) - 1
+        params, owners, split = self._update_groups
+        opt = self.optimizer
         if fused is not None:
             dout = fused.backward_from_logits(dout.astype(out.dtype, copy=False))
             start -= 1
-        for i in range(start, -1, -1):
-            if dout is None:
-                break
-            dout = plan[i].backward(dout.astype(plan[i].dtype, copy=False))
-        leaves = self._trainable_leaves()
-        params = [p for layer in leaves for p in layer.params.values()]
-        grads = [layer.grads[k] for layer in leaves for k in layer.params]
-        self.optimizer.apply(params, grads)
+        if split is None or not opt.applies_in_parts:
+            for i in range(start, -1, -1):
+                if dout is None:
+                    break
+                dout = plan[i].backward(dout.astype(plan[i].dtype, copy=False))
+            opt.apply(params, self._gradients(range(len(params))))
+            return loss
+        opt.begin_step(params)
+        late = [j for j, owner in enumerate(owners) if owner >= split]
+        for i in range(start + 1, -1, -1):
+            if i <= start:
+                if dout is None:
+                    break
+                dout = plan[i].backward(dout.astype(plan[i].dtype, copy=False))
+            if i == split:
+                # every weight of steps split.. has its gradient now
+                self._pending = (split, parallel.in_background(opt.apply_some, late, params, self._gradients(late)))
+        if self._pending is None:  # the backward pass stopped before reaching the split
+            opt.apply_some(late, params, self._gradients(late))
+        early = [j for j, owner in enumerate(owners) if owner < split]
+        opt.apply_some(early, params, self._gradients(early))
+        if not overlap:
+            self._finish_update()
         return loss
+
+    def _finish_update(self):
+        """Wait for weight updates still running in the background (no-op when none)."""
+        if self._pending is not None:
+            wait = self._pending[1]
+            self._pending = None
+            wait()
+
+    def _prepare_updates(self):
+        """Work out, once per fit/train_on_batch, how the optimizer splits its work.
+
+        ``_update_groups`` is ``(params, owners, split)``: the trainable weights in
+        optimizer order, the plan step of each, and the first plan step of the
+        late group updated in the background (None: all at once, at the end).
+        The late group starts at the step holding the largest weight array, if
+        steps with weights come before it.
+        """
+        self._pending = None
+        step_of = {}
+        for i, step in enumerate(self._plan):
+            for layer in (step.conv,) if isinstance(step, FusedConvPool) else (step,):
+                step_of[id(layer)] = i
+        params, owners, self._grad_keys = [], [], []
+        for layer in self._trainable_leaves():
+            for key, p in layer.params.items():
+                params.append(p)
+                owners.append(step_of[id(layer)])
+                self._grad_keys.append((layer, key))
+        split = None
+        if params:
+            biggest = owners[max(range(len(params)), key=lambda j: params[j].size)]
+            if any(owner < biggest for owner in owners):
+                split = biggest
+        self._update_groups = (params, owners, split)
+
+    def _gradients(self, indices):
+        """The gradients of the weights at ``indices`` of ``_update_groups``, as a
+        list as long as all the weights (None elsewhere)."""
+        grads = [None] * len(self._grad_keys)
+        for j in indices:
+            layer, key = self._grad_keys[j]
+            grads[j] = layer.grads[key]
+        return grads
 
     @_using_all_cores
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
@@ -508,15 +582,22 @@ class Sequential(Layer):
         rng = _rng.generator_for(None)
         batch_buffer = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
         self.stop_training = False
+        self._prepare_updates()
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # a diverging run raises one clear FloatingPointError below, not a stream of warnings
-            return self._fit_epochs(cbs, x, y, x_val, y_val, rng, batch_buffer, batch_size, epochs,
-                                    initial_epoch, shuffle, steps, validation_freq, validation_batch_size)
+            try:
+                return self._fit_epochs(cbs, x, y, x_val, y_val, rng, batch_buffer, batch_size, epochs,
+                                        initial_epoch, shuffle, steps, validation_freq, validation_batch_size)
+            finally:
+                self._finish_update()
 
     def _fit_epochs(self, cbs, x, y, x_val, y_val, rng, batch_buffer, batch_size, epochs, initial_epoch,
                     shuffle, steps, validation_freq, validation_batch_size):
         """The epoch loop of :meth:`fit` (arguments already checked)."""
         n = len(x)
+        # The next batch may start while the last update finishes, unless a callback
+        # could look at the weights between batches.
+        overlap = not any(_may_read_weights_between_batches(cb) for cb in cbs)
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -536,7 +617,7 @@ class Sequential(Layer):
                     # kernels can keep views of it from step to step
                     xb = np.take(x, idx, axis=0, out=batch_buffer[:len(idx)] if len(idx) < batch_size else batch_buffer)
                     yb = y[idx]
-                batch_loss = self._train_step(xb, yb)
+                batch_loss = self._train_step(xb, yb, overlap=overlap)
                 loss_sum += batch_loss * len(xb)
                 seen = min(n, (step + 1) * batch_size)
                 logs = {"loss": loss_sum / seen}
@@ -553,6 +634,7 @@ class Sequential(Layer):
                     )
                 if self.stop_training:
                     break
+            self._finish_update()
             if x_val is not None and (epoch + 1) % validation_freq == 0:
                 val = self._evaluate_arrays(x_val, y_val, validation_batch_size or batch_size)
                 logs.update(("val_" + k, v) for k, v in val.items())
@@ -682,6 +764,7 @@ class Sequential(Layer):
         self._fused = self._fused_output()
         for m in self.metrics:
             m.reset()
+        self._prepare_updates()
         loss = self._train_step(x, y)
         results = {"loss": loss}
         results.update((m.name, m.result()) for m in self.metrics)
@@ -816,6 +899,20 @@ class Model(Sequential):
             raise ValueError("Model: `outputs` must be computed from `inputs` by a chain of layers.")
         super().__init__([inputs.input_layer, *outputs.layers], name=name or unique_name("functional"),
                          trainable=trainable, **kwargs)
+
+
+def _may_read_weights_between_batches(callback):
+    """Whether ``callback`` runs code of its own after a training batch (so it might
+    read or change the weights then). History, the progress bar and TerminateOnNaN
+    only read the logs."""
+    if isinstance(callback, (History, ProgbarLogger, TerminateOnNaN)):
+        return False
+    hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+    for hook in hooks:
+        method = getattr(callback, hook)
+        if getattr(method, "__func__", method) is not getattr(Callback, hook):  # overridden, or set per instance
+            return True
+    return False
 
 
 def _check_batch_size(batch_size, owner):

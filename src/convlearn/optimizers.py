@@ -75,6 +75,20 @@ class Optimizer:
 
     def apply(self, params, grads):
         """Update ``params`` in place from ``grads`` (two lists in the same order)."""
+        if self.global_clipnorm is not None:
+            grads = self._clip_global(grads)
+        self.begin_step(params)
+        self.apply_some(range(len(params)), params, grads)
+
+    @property
+    def applies_in_parts(self):
+        """Whether weights may be updated in groups as their gradients arrive
+        (:meth:`begin_step`, then :meth:`apply_some`): not with ``global_clipnorm``,
+        which needs every gradient first."""
+        return self.global_clipnorm is None
+
+    def begin_step(self, params):
+        """Start one step over ``params``: build the state on first use, count the step."""
         if self.slots is None:
             self.build(params)
         elif len(self.slots) != len(params):
@@ -82,11 +96,18 @@ class Optimizer:
                 f"{type(self).__name__} was built for {len(self.slots)} weight arrays but received "
                 f"{len(params)}. The model changed since compile(): call model.compile(...) again."
             )
-        grads = self._clip(grads)
         self.iterations += 1
+
+    def apply_some(self, indices, params, grads):
+        """Update the weights at ``indices`` of ``params`` from the matching ``grads``.
+
+        Call :meth:`begin_step` once first. Calls for disjoint ``indices`` may
+        run at the same time in different threads.
+        """
         lr = self._learning_rate
-        for i, (p, g) in enumerate(zip(params, grads)):
-            self._update_in_blocks(p, g, self.slots[i], self._scratch[i], lr)
+        for i in indices:
+            g = self._clip_one(grads[i])
+            self._update_in_blocks(params[i], g, self.slots[i], self._scratch[i], lr)
 
     def _update_in_blocks(self, p, g, slots, tmp, lr):
         """Run :meth:`update` on the whole array, or on blocks of it in parallel threads.
@@ -112,19 +133,18 @@ class Optimizer:
     def update(self, p, g, slots, tmp, lr):
         raise NotImplementedError
 
-    def _clip(self, grads):
+    def _clip_one(self, g):
         if self.clipvalue is not None:
-            return [np.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            return np.clip(g, -self.clipvalue, self.clipvalue)
         if self.clipnorm is not None:
-            out = []
-            for g in grads:
-                norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
-                out.append(g * (self.clipnorm / norm) if norm > self.clipnorm else g)
-            return out
-        if self.global_clipnorm is not None:
-            norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
-            if norm > self.global_clipnorm:
-                return [g * (self.global_clipnorm / norm) for g in grads]
+            norm = float(np.sqrt(np.sum(np.square(g, dtype=np.float64))))
+            return g * (self.clipnorm / norm) if norm > self.clipnorm else g
+        return g
+
+    def _clip_global(self, grads):
+        norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+        if norm > self.global_clipnorm:
+            return [g * (self.global_clipnorm / norm) for g in grads]
         return grads
 
     # -- state, for saving --------------------------------------------------------
