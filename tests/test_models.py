@@ -360,3 +360,103 @@ def test_dropout_layer_in_a_model_trains():
     history = model.fit(x, y, epochs=3, batch_size=10, verbose=0)
     assert all(math.isfinite(v) for v in history.history["loss"])
     assert isinstance(model.layers[3], Dropout)
+
+
+# ---------------------------------------------------------------------------
+# Weight updates in the background (the late layers' update overlaps the rest)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def two_threads():
+    from convlearn.ops import parallel
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(2)
+    yield
+    parallel.set_num_threads(before)
+
+
+def slow_background_updates(model):
+    """Make the optimizer's work in the worker thread slow, so that anything that
+    does not wait for it would see half-updated weights."""
+    import threading
+    import time
+    apply_some = model.optimizer.apply_some
+
+    def slow(*args):
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(0.005)
+        apply_some(*args)
+
+    model.optimizer.apply_some = slow
+    return model
+
+
+def hidden_dense_cnn():
+    keras.utils.set_random_seed(5)
+    model = Sequential([keras.Input((8, 8, 1)), Conv2D(4, 3, activation="relu"), MaxPooling2D(), Flatten(),
+                        Dense(16, activation="relu"), Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return slow_background_updates(model)
+
+
+@pytest.mark.parametrize("make", [
+    hidden_dense_cnn, lambda: (keras.utils.set_random_seed(5), slow_background_updates(compiled_cnn()))[1]],
+                         ids=["hidden-dense", "dense-output"])
+def test_callbacks_see_every_batchs_update_finished(make, two_threads):
+    # A callback that reads the weights after each batch must see exactly what
+    # train_on_batch would have left, batch after batch.
+    x, y = bars_dataset(96, seed=2)
+    seen = []
+    model = make()
+    model.fit(x, y, batch_size=32, shuffle=False, verbose=0,
+              callbacks=[keras.callbacks.LambdaCallback(
+                  on_train_batch_end=lambda batch, logs: seen.append(model.get_weights()))])
+    ref = make()
+    for start in range(0, 96, 32):
+        ref.train_on_batch(x[start:start + 32], y[start:start + 32])
+        assert same_weights(seen[start // 32], ref.get_weights())
+
+
+def test_overlapping_the_next_batch_changes_no_number(two_threads):
+    x, y = bars_dataset(160, seed=4)
+    plain = hidden_dense_cnn()                                            # (seeds the shuffling too)
+    plain.fit(x, y, batch_size=32, epochs=2, verbose=0)                   # overlaps batches
+    watched = hidden_dense_cnn()
+    watched.fit(x, y, batch_size=32, epochs=2, verbose=0,                 # waits after each batch
+                callbacks=[keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)])
+    assert same_weights(plain.get_weights(), watched.get_weights())
+
+
+def test_no_update_is_left_running_after_fit_fails(two_threads):
+    class FailOnSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyError("stop here")
+
+    x, y = bars_dataset(96)
+    model = hidden_dense_cnn()
+    with pytest.raises(KeyError, match="stop here"):
+        model.fit(x, y, epochs=3, verbose=0, callbacks=[FailOnSecondEpoch()])
+    assert model._pending is None
+    before = model.get_weights()
+    assert same_weights(before, model.get_weights())
+
+
+def test_which_callbacks_make_fit_wait_after_each_batch():
+    from convlearn.callbacks import History, ProgbarLogger, TerminateOnNaN
+    from convlearn.models import _may_read_weights_between_batches as reads
+
+    class EpochOnly(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    class OldBatchHook(keras.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+    assert not any(reads(cb) for cb in (History(), ProgbarLogger(), TerminateOnNaN(), EpochOnly(),
+                                        keras.callbacks.EarlyStopping(),
+                                        keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: None)))
+    assert all(reads(cb) for cb in (OldBatchHook(), keras.callbacks.ModelCheckpoint("m.keras", save_freq=2),
+                                    keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: None),
+                                    keras.callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: None)))

@@ -403,3 +403,26 @@ def test_invalid_optimizer_arguments(factory, exc, match):
 def test_misspelt_optimizer_argument_suggests_the_right_one():
     with pytest.raises(TypeError, match="did you mean 'learning_rate'"):
         optimizers.SGD(learning_rat=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optimizers.Adam(0.01), lambda: optimizers.SGD(0.1, momentum=0.9),
+    lambda: optimizers.RMSprop(0.01, centered=True), lambda: optimizers.Adam(0.01, clipnorm=1.0),
+    lambda: optimizers.SGD(0.1, clipvalue=0.5),
+], ids=["adam", "sgd", "rmsprop", "adam-clipnorm", "sgd-clipvalue"])
+def test_updating_in_groups_equals_one_apply(make):
+    params, grads = random_problem(3)
+    whole = run_convlearn(make(), params, grads)
+    opt = make()
+    assert opt.applies_in_parts
+    current = [p.copy() for p in params]
+    for step, step_grads in enumerate(grads):
+        opt.begin_step(current)
+        opt.apply_some([2, 0], current, step_grads)      # late group first, as in training
+        opt.apply_some([1], current, step_grads)
+        for a, b in zip(current, whole[step]):
+            assert np.array_equal(a, b)
+
+
+def test_global_clipnorm_needs_every_gradient_before_updating():
+    assert not optimizers.SGD(0.1, global_clipnorm=1.0).applies_in_parts

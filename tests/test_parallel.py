@@ -81,3 +81,71 @@ def test_blas_threads_are_restored_after_fit(restore_threads):
     before = getter()
     _train(2)
     assert getter() == before
+
+
+def test_in_background_runs_the_job_and_keeps_the_caller_single_threaded(restore_threads):
+    parallel.set_num_threads(2)
+    seen = {}
+
+    def job(value):
+        seen["value"] = value
+        seen["threaded inside the job"] = parallel.threaded()
+
+    with parallel.active():
+        wait = parallel.in_background(job, 7)
+        seen["threaded meanwhile"] = parallel.threaded()
+        wait()
+        seen["threaded after"] = parallel.threaded()
+    assert seen == {"value": 7, "threaded inside the job": False, "threaded meanwhile": False,
+                    "threaded after": True}
+
+
+def test_in_background_raises_the_jobs_error_when_waited_for(restore_threads):
+    parallel.set_num_threads(2)
+
+    def job():
+        raise RuntimeError("update failed")
+
+    with parallel.active():
+        wait = parallel.in_background(job)
+        with pytest.raises(RuntimeError, match="update failed"):
+            wait()
+        assert parallel.threaded()          # the worker is free again
+        parallel.run(lambda a, b: None, parallel.ranges(4))
+
+
+def test_in_background_uses_the_callers_floating_point_error_handling(restore_threads):
+    parallel.set_num_threads(2)
+    out = {}
+
+    def job():
+        out["err"] = np.geterr()["invalid"]
+
+    with parallel.active(), np.errstate(invalid="raise"):
+        parallel.in_background(job)()
+    assert out["err"] == "raise"
+
+
+def test_in_background_without_threads_runs_at_once(restore_threads):
+    parallel.set_num_threads(1)
+    calls = []
+    with parallel.active():
+        wait = parallel.in_background(calls.append, 1)
+        assert calls == [1]
+        wait()
+    assert calls == [1]
+
+
+def test_worker_hand_over_survives_sleeping_between_jobs(restore_threads, monkeypatch):
+    # no spinning at all: every hand-over goes through the sleep path
+    monkeypatch.setattr(parallel, "SPIN_SECONDS", 0.0)
+    parallel.set_num_threads(2)
+    out = np.zeros(8)
+
+    def fill(a, b):
+        out[a:b] += 1
+
+    with parallel.active():
+        for _ in range(200):
+            parallel.run(fill, parallel.ranges(8))
+    assert (out == 200).all()
