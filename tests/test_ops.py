@@ -297,3 +297,42 @@ def test_fused_conv_maxpool_workspace_reuse_and_threads():
                 got = (out.copy(),) + fast.conv2d_maxpool_backward(dout, cache, True, workspace=work)
             for a, b in zip(got, expected):
                 assert close(a, b), f"seed {seed}, threaded={threaded}"
+
+
+def test_fused_conv_maxpool_one_channel_workspace_with_and_without_bias():
+    """One input channel keeps the bias in the im2col matrix (a row of ones): calls with
+    and without a bias, and of sizes that reuse the same buffer, still agree with the reference."""
+    rng = np.random.default_rng(3)
+    kernel = rng.standard_normal((3, 3, 1, 4))
+    work = {}
+    # 9 taps and 10 rows (with the ones): 10 samples without bias fill exactly the buffer of 9 with it
+    for n, use_bias in ((9, True), (10, False), (9, True), (9, False), (9, True)):
+        x = rng.standard_normal((n, 8, 8, 1))
+        bias = rng.standard_normal(4) if use_bias else None
+        dout = rng.standard_normal((n, 3, 3, 4))
+        out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), True, workspace=work)
+        dx, dk, db = fast.conv2d_maxpool_backward(dout, cache, True, workspace=work)
+        r_out, r_dx, r_dk, r_db = unfused(reference, x, kernel, bias, (1, 1), "valid", (2, 2), True, dout)
+        assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk)
+        assert (db is None) == (not use_bias)
+        if use_bias:
+            assert close(db, r_db)
+
+
+def test_fused_conv_maxpool_refuses_pooling_windows_over_254_cells():
+    x = np.zeros((1, 17, 17, 1))
+    with pytest.raises(ValueError, match=r"15x17 = 255 cells .* separately"):
+        fast.conv2d_maxpool_forward(x, np.zeros((1, 1, 1, 2)), None, (1, 1), "valid", (15, 17), True)
+
+
+def test_models_with_huge_pooling_windows_run_unfused():
+    from convlearn._plan import FusedConvPool, build_plan
+    from convlearn.layers import Conv2D, MaxPooling2D
+    conv, pool = Conv2D(2, 1), MaxPooling2D((16, 16))
+    conv.build_for((None, 16, 16, 1))
+    pool.build_for(conv.output_shape)
+    assert not any(isinstance(step, FusedConvPool) for step in build_plan([conv, pool]))
+    conv2, pool2 = Conv2D(2, 1), MaxPooling2D((2, 2))
+    conv2.build_for((None, 16, 16, 1))
+    pool2.build_for(conv2.output_shape)
+    assert isinstance(build_plan([conv2, pool2])[0], FusedConvPool)

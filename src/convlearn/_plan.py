@@ -51,6 +51,8 @@ def can_fuse(layer, following):
         return False
     if following.strides != following.pool_size:
         return False
+    if following.pool_size[0] * following.pool_size[1] > fast.MAX_FUSED_POOL_CELLS:
+        return False
     _, Ho, Wo, _ = layer.output_shape
     return Ho is not None and Wo is not None and Ho >= following.pool_size[0] and Wo >= following.pool_size[1]
 

@@ -264,6 +264,10 @@ def dense_backward(dout, cache, need_dx=True):
 # pooling is an element-wise maximum of P contiguous slabs. Rows that the
 # pooling would drop (an odd last row or column) are never computed.
 
+# Window cells are numbered in one byte, and 255 marks "no winner" (ReLU gave 0).
+MAX_FUSED_POOL_CELLS = 254
+
+
 def _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2):
     """View (ph, pw, N, Ho2, Wo2, kh, kw, C) of every conv window, grouped by pooling cell."""
     N, _, _, C = xp.shape
@@ -291,6 +295,16 @@ def _buffer(workspace, key, shape, dtype):
     buf = workspace.get(key)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[key] = np.empty(shape, dtype=dtype)
+    return buf
+
+
+def _zeros(workspace, shape, dtype):
+    """An array of zeros of ``shape`` (kept in ``workspace``; nothing may write to it)."""
+    if workspace is None:
+        return np.zeros(shape, dtype=dtype)
+    buf = workspace.get("zeros")
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = workspace["zeros"] = np.zeros(shape, dtype=dtype)
     return buf
 
 
@@ -340,6 +354,10 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     ph, pw = pool_size
     Ho, Wo, Ho2, Wo2, pads = conv_pool_geometry(x.shape, kernel.shape, strides, padding, pool_size)
     P, S, K = ph * pw, Ho2 * Wo2, kh * kw * C                                # S pooled cells per sample
+    if P > MAX_FUSED_POOL_CELLS:
+        raise ValueError(f"conv2d_maxpool_forward: a pooling window of {ph}x{pw} = {P} cells is more than "
+                         f"the fused kernel's {MAX_FUSED_POOL_CELLS}; run the convolution and the pooling "
+                         "separately (conv2d_forward, then pool2d_forward).")
     M = N * S
     xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
     if workspace is not None and workspace.get("windows_of") is xp:
@@ -348,12 +366,17 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
         if workspace is not None:
             workspace["windows_of"], workspace["windows"] = xp, windows
-    z = _buffer(workspace, "z", (P, M, F), x.dtype)                         # conv output without bias
+    z = _buffer(workspace, "z", (P, M, F), x.dtype)                         # conv output (bias: see cols)
     out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
     winner = np.empty((M, F), dtype=np.uint8) if training else None
+    cols = _FusedCols(workspace, windows, x.dtype, bias=bias is not None)
     kmat = kernel.reshape(K, F)                                              # (K, F)
-    bias_row = None if bias is None else np.tile(bias, S)                    # (S*F,): the bias of every cell
-    cols = _FusedCols(workspace, windows, x.dtype)
+    bias_row = None
+    if cols.bias_in_matrix:
+        kmat = np.concatenate([kmat, bias[None, :]])                         # (K+1, F): bias times the ones row
+    elif bias is not None:
+        bias_row = np.tile(bias, S)                                          # (S*F,): the bias of every cell
+    zeros = _zeros(workspace, (M, F), x.dtype) if relu else None
 
     def part(n0, n1):
         m0, m1 = n0 * S, n1 * S
@@ -365,13 +388,17 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         for k in range(2, P):
             np.maximum(zmax, z[k, m0:m1], out=zmax)                          # max over the window cells
         if training:
-            # which cell won, before the bias changes the values
-            winner[m0:m1] = _first_max_index(z[:, m0:m1], zmax)
-        rows = zmax.reshape(n1 - n0, S * F)                                  # one row per sample
-        if bias is not None:
+            winner[m0:m1] = _first_max_index(z[:, m0:m1], zmax)              # which cell won
+        if bias_row is not None:
+            rows = zmax.reshape(n1 - n0, S * F)                              # one row per sample
             rows += bias_row                                                 # long rows: fast broadcast
         if relu:
-            np.maximum(rows, 0, out=rows)
+            # max(x, 0) against an array of zeros: NumPy's loop for a scalar 0 is ~3x slower
+            np.maximum(zmax, zeros[m0:m1], out=zmax)
+            if training:
+                # where ReLU gave 0 no cell gets a gradient: mark "no winner" (255) there,
+                # so the backward pass needs no separate ReLU gate
+                winner[m0:m1] |= np.equal(zmax, zeros[m0:m1]).view(np.uint8) * np.uint8(255)
 
     parallel.run(part, _thread_parts(N, M * P * max(K, F), 200_000))
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
@@ -388,17 +415,29 @@ class _FusedCols:
     input values under the filter. With one input channel the taps-major layout
     (K, P, M) copies faster (long runs of the image); with several channels the
     positions-major layout (P, M, K) does (runs of ``kw*C`` values), by 7x for
-    32 channels. ``rows(k, m0, m1)`` gives the (m1-m0, K) matrix either way.
+    32 channels. ``rows(k, m0, m1)`` gives the (m1-m0, width) matrix either way.
+
+    With ``bias`` the taps-major matrix has one more row, all ones (``width`` is
+    K + 1): the matrix product then adds the bias, and the backward product
+    yields the bias gradient, with no pass of their own.
     """
 
-    def __init__(self, workspace, windows, dtype):
+    def __init__(self, workspace, windows, dtype, bias=False):
         ph, pw, N, Ho2, Wo2, kh, kw, C = windows.shape
         self.windows = windows
         self.P, self.M, self.K = ph * pw, N * Ho2 * Wo2, kh * kw * C
         self.taps_major = C == 1
+        self.bias_in_matrix = self.taps_major and bias
+        self.width = self.K + self.bias_in_matrix
         if self.taps_major:
-            self.buf = _buffer(workspace, "colsT", (kh, kw, C, ph, pw, N, Ho2, Wo2), dtype)
-            self.mat = self.buf.reshape(self.K, self.P, self.M)              # (K, P, M)
+            size = self.width * self.P * self.M
+            flat = _buffer(workspace, "colsT", (size,), dtype)
+            if self.bias_in_matrix and (workspace is None or workspace.get("ones_in") is not flat):
+                flat[self.K * self.P * self.M:] = 1                          # the row of ones, set once
+            if workspace is not None:  # where the ones are, for the next call (fill may overwrite them)
+                workspace["ones_in"] = flat if self.bias_in_matrix else None
+            self.buf = flat[:self.K * self.P * self.M].reshape(kh, kw, C, ph, pw, N, Ho2, Wo2)
+            self.mat = flat.reshape(self.width, self.P, self.M)              # (width, P, M)
         else:
             self.buf = _buffer(workspace, "cols", windows.shape, dtype)
             self.mat = self.buf.reshape(self.P, self.M, self.K)              # (P, M, K)
@@ -411,7 +450,7 @@ class _FusedCols:
             np.copyto(self.buf[:, :, n0:n1], self.windows[:, :, n0:n1])
 
     def rows(self, k, m0, m1):
-        """(m1-m0, K) view: the inputs under the filter for window cell k at positions m0..m1-1."""
+        """(m1-m0, width) view: the inputs under the filter for window cell k at positions m0..m1-1."""
         return self.mat[:, k, m0:m1].T if self.taps_major else self.mat[k, m0:m1]
 
 
@@ -429,24 +468,29 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     N, Ho2, Wo2 = dout.shape[:3]
     S = Ho2 * Wo2
     g_all = dout.reshape(M, F)                                               # (M, F)
-    out2 = out.reshape(M, F)
     kmat = kernel.reshape(K, F)
     dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
 
+    cells = np.arange(P, dtype=np.uint8)[:, None, None]                     # (P, 1, 1)
+
     def part(i, n0, n1):
         m0, m1 = n0 * S, n1 * S
         g = g_all[m0:m1]
-        if relu:
-            g = g * (out2[m0:m1] > 0)                                        # ReLU gate on the pooled map
-        w = winner[m0:m1]
-        dk = np.zeros((K, F), dtype=dout.dtype)
+        # Gradient only to the winning cell. Where ReLU output 0, the forward pass
+        # marked no winner, which is the ReLU gate.
+        np.multiply(g, winner[None, m0:m1] == cells, out=dz[:, m0:m1])       # (P, m, F)
+        dk = np.zeros((cols.width, F), dtype=dout.dtype)
         for k in range(P):
-            np.multiply(g, w == k, out=dz[k, m0:m1])                         # gradient only to the winner
-            dk += cols.rows(k, m0, m1).T @ dz[k, m0:m1]                      # (K, F)
-        db = np.ones(m1 - m0, dtype=g.dtype) @ g if has_bias else None      # (F,); faster than g.sum(0)
+            dk += cols.rows(k, m0, m1).T @ dz[k, m0:m1]                      # (width, F)
+        db = None
+        if cols.bias_in_matrix:
+            dk, db = dk[:K], dk[K]                                           # the ones row gave the bias gradient
+        elif has_bias:
+            ones = np.ones(m1 - m0, dtype=g.dtype)
+            db = sum(ones @ dz[k, m0:m1] for k in range(P))                  # (F,); faster than .sum(0)
         partial[i] = (dk, db)
         if need_dx:
             # Gradient of the conv output at full resolution (zero where pooling dropped a cell)
