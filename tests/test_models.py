@@ -367,12 +367,28 @@ def test_dropout_layer_in_a_model_trains():
 # ---------------------------------------------------------------------------
 
 @pytest.fixture
-def two_threads():
+def two_threads(monkeypatch):
+    """Two threads, and background updates even for these small models."""
+    from convlearn import models
     from convlearn.ops import parallel
+    monkeypatch.setattr(models, "_BACKGROUND_UPDATE_MIN_WEIGHTS", 0)
     before = parallel.get_num_threads()
     parallel.set_num_threads(2)
     yield
     parallel.set_num_threads(before)
+
+
+def test_only_big_late_layers_are_updated_in_the_background():
+    keras.utils.set_random_seed(0)
+    guide = Sequential([keras.Input((28, 28, 1)), Conv2D(32, 3, activation="relu"), MaxPooling2D(), Flatten(),
+                        Dense(100, activation="relu"), Dense(10, activation="softmax")])
+    small = Sequential([keras.Input((28, 28, 1)), Conv2D(8, 3, activation="relu"), MaxPooling2D(), Flatten(),
+                        Dense(10, activation="softmax")])
+    for model in (guide, small):
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.train_on_batch(np.zeros((2, 28, 28, 1), np.float32), np.zeros(2, int))
+    assert guide._update_groups[2] == 2          # from the Dense(100) step on (540,900 + 1,010 weights)
+    assert small._update_groups[2] is None       # 13,530 weights: all updated at the end
 
 
 def slow_background_updates(model):

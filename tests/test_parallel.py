@@ -84,20 +84,55 @@ def test_blas_threads_are_restored_after_fit(restore_threads):
 
 
 def test_in_background_runs_the_job_and_keeps_the_caller_single_threaded(restore_threads):
+    import threading
     parallel.set_num_threads(2)
     seen = {}
+    release = threading.Event()
 
     def job(value):
         seen["value"] = value
         seen["threaded inside the job"] = parallel.threaded()
+        release.wait(10)
 
     with parallel.active():
         wait = parallel.in_background(job, 7)
-        seen["threaded meanwhile"] = parallel.threaded()
+        seen["threaded while the job runs"] = parallel.threaded()
+        release.set()
         wait()
         seen["threaded after"] = parallel.threaded()
-    assert seen == {"value": 7, "threaded inside the job": False, "threaded meanwhile": False,
+    assert seen == {"value": 7, "threaded inside the job": False, "threaded while the job runs": False,
                     "threaded after": True}
+
+
+def test_threads_are_free_again_as_soon_as_the_background_job_ends(restore_threads):
+    import time
+    parallel.set_num_threads(2)
+    with parallel.active():
+        wait = parallel.in_background(lambda: None)
+        deadline = time.monotonic() + 10
+        while not parallel.threaded() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert parallel.threaded()                  # before anyone called wait()
+        out = np.zeros(4)
+        parallel.run(lambda a, b: out.__setitem__(slice(a, b), 1), parallel.ranges(4))
+        wait()                                      # still fine to call afterwards
+    assert (out == 1).all()
+
+
+def test_a_background_error_is_kept_for_wait_even_if_threads_were_reused(restore_threads):
+    import time
+    parallel.set_num_threads(2)
+
+    def job():
+        raise RuntimeError("late failure")
+
+    with parallel.active():
+        wait = parallel.in_background(job)
+        deadline = time.monotonic() + 10
+        while not parallel.threaded() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        with pytest.raises(RuntimeError, match="late failure"):
+            wait()
 
 
 def test_in_background_raises_the_jobs_error_when_waited_for(restore_threads):

@@ -31,6 +31,9 @@ from .callbacks import Callback, CallbackList, History, ProgbarLogger, Terminate
 from .layers.base import InputLayer, Layer, SymbolicTensor, shape_str, unique_name
 
 _VERBOSE_VALUES = ("auto", 0, 1, 2)
+# Update the late layers' weights in the background only when they hold at least this
+# many numbers (the guide's Dense(100) after 5,408 inputs holds 540,900).
+_BACKGROUND_UPDATE_MIN_WEIGHTS = 100_000
 
 
 def _using_all_cores(method):
@@ -480,7 +483,8 @@ class Sequential(Layer):
         optimizer order, the plan step of each, and the first plan step of the
         late group updated in the background (None: all at once, at the end).
         The late group starts at the step holding the largest weight array, if
-        steps with weights come before it.
+        steps with weights come before it and the group is big enough to be worth
+        a worker thread (``_BACKGROUND_UPDATE_MIN_WEIGHTS``).
         """
         self._pending = None
         step_of = {}
@@ -496,7 +500,9 @@ class Sequential(Layer):
         split = None
         if params:
             biggest = owners[max(range(len(params)), key=lambda j: params[j].size)]
-            if any(owner < biggest for owner in owners):
+            late_size = sum(p.size for p, owner in zip(params, owners) if owner >= biggest)
+            # worth a hand-over to the worker (tens of microseconds) only for big layers
+            if late_size >= _BACKGROUND_UPDATE_MIN_WEIGHTS and any(owner < biggest for owner in owners):
                 split = biggest
         self._update_groups = (params, owners, split)
 

@@ -93,6 +93,9 @@ class _Signal:
             self._sleeping = False
             self._wake.release()
 
+    def is_set(self):
+        return self._set
+
     def wait_and_clear(self):
         if not self._set and _YIELD is not None:
             deadline = time.perf_counter() + SPIN_SECONDS
@@ -145,6 +148,10 @@ class _Worker:
         self._job = None
         return self._error
 
+    def finished(self):
+        """Whether the job handed over last has finished (then :meth:`wait` returns at once)."""
+        return self._done.is_set()
+
     def stop(self):
         self._job = None
         self._go.set()
@@ -195,10 +202,11 @@ def run(fn, parts):
 def in_background(fn, *args):
     """Start ``fn(*args)`` in a worker thread and return a function that waits for it.
 
-    Until that function is called, :func:`threaded` is False: the caller's own
-    kernels run in its thread alone and leave the worker to ``fn``. The wait
-    function re-raises any exception of ``fn``. Without a worker (one thread),
-    ``fn`` runs at once, in the calling thread.
+    While ``fn`` runs, :func:`threaded` is False: the caller's own kernels run
+    in its thread alone and leave the worker to ``fn``; once ``fn`` is done they
+    may use the worker again. The wait function re-raises any exception of
+    ``fn``. Without a worker (one thread), ``fn`` runs at once, in the calling
+    thread.
     """
     if not threaded():
         fn(*args)
@@ -210,16 +218,24 @@ def in_background(fn, *args):
         with np.errstate(**errors):      # the caller's floating-point error handling
             fn(*args)
 
+    outcome = {}
     worker.start(job, ())
-    _state["busy"] = True
+    _state["background"] = (worker, outcome)
 
     def wait():
-        error = worker.wait()
-        _state["busy"] = False
-        if error is not None:
-            raise error
+        if _state.get("background") is not None and _state["background"][1] is outcome:
+            _collect_background()
+        if outcome["error"] is not None:
+            raise outcome["error"]
 
     return wait
+
+
+def _collect_background():
+    """Take the finished (or wait for the) background job's outcome; free the worker."""
+    worker, outcome = _state["background"]
+    outcome["error"] = worker.wait()
+    _state["background"] = None
 
 
 def ranges(n, parts=None, minimum=1):
@@ -286,7 +302,14 @@ def blas_single_threaded():
 
 def threaded():
     """Whether the fast kernels should split their work across threads now."""
-    return _state.get("active", False) and not _state.get("busy", False) and get_num_threads() > 1
+    if not _state.get("active", False) or get_num_threads() == 1:
+        return False
+    background = _state.get("background")
+    if background is not None:
+        if not background[0].finished():
+            return False                 # the worker is busy with a job of in_background()
+        _collect_background()
+    return True
 
 
 @contextlib.contextmanager
