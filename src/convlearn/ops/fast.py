@@ -469,7 +469,8 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     S = Ho2 * Wo2
     g_all = dout.reshape(M, F)                                               # (M, F)
     kmat = kernel.reshape(K, F)
-    dz = _buffer(workspace, "dz", (P, M, F), dout.dtype)                     # (P, M, F)
+    # the forward pass's conv output buffer is free now: reuse it (less memory to stream)
+    dz = _buffer(workspace, "z", (P, M, F), dout.dtype)                      # (P, M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
