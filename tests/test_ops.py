@@ -336,3 +336,28 @@ def test_models_with_huge_pooling_windows_run_unfused():
     conv2.build_for((None, 16, 16, 1))
     pool2.build_for(conv2.output_shape)
     assert isinstance(build_plan([conv2, pool2])[0], FusedConvPool)
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("relu", [False, True])
+def test_fused_conv_maxpool_in_pieces_of_samples_equals_reference(monkeypatch, threaded, relu):
+    """With one input channel the fused kernel works through a few samples at a time;
+    with one sample per piece (and odd piece boundaries) nothing changes."""
+    monkeypatch.setattr(fast, "_FORWARD_CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast, "_BACKWARD_CHUNK_BYTES", 1)
+    rng = np.random.default_rng(7)
+    n = 65 if threaded else 7                 # enough work to be split between threads, odd halves
+    x = rng.standard_normal((n, 20, 20, 1))
+    kernel = rng.standard_normal((3, 3, 1, 16))
+    bias = rng.standard_normal(16)
+    dout = rng.standard_normal((n, 9, 9, 16))
+    work = {}
+    context = ops.parallel.active() if threaded else contextlib.nullcontext()
+    with context:
+        out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), relu, workspace=work)
+        dx, dk, db = fast.conv2d_maxpool_backward(dout, cache, True, workspace=work)
+    # the unfused fast kernels: held equal to the reference loops by the tests above
+    r_out, r_dx, r_dk, r_db = unfused(fast if threaded else reference, x, kernel, bias, (1, 1), "valid", (2, 2),
+                                      relu, dout)
+    assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk) and close(db, r_db)
+    assert fast._samples_per_chunk(1000, 1) == 1 and fast._samples_per_chunk(1000, 4096) == 4

@@ -298,6 +298,20 @@ def _buffer(workspace, key, shape, dtype):
     return buf
 
 
+# With one input channel the fused kernel does little arithmetic per byte: it runs a
+# few samples at a time so that its conv output (forward) or masked gradients
+# (backward) stay in the core's cache instead of streaming through main memory.
+# Bytes of im2col rows plus conv output per piece; the forward pass makes more
+# NumPy calls per piece, so it takes bigger pieces. With several channels the
+# matrix products dominate and the pieces are whole thread parts.
+_FORWARD_CHUNK_BYTES = 2 * 1024 * 1024
+_BACKWARD_CHUNK_BYTES = 512 * 1024
+
+
+def _samples_per_chunk(bytes_per_sample, budget):
+    return max(1, budget // max(1, bytes_per_sample))
+
+
 def _zeros(workspace, shape, dtype):
     """An array of zeros of ``shape`` (kept in ``workspace``; nothing may write to it)."""
     if workspace is None:
@@ -366,7 +380,6 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
         if workspace is not None:
             workspace["windows_of"], workspace["windows"] = xp, windows
-    z = _buffer(workspace, "z", (P, M, F), x.dtype)                         # conv output (bias: see cols)
     out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
     winner = np.empty((M, F), dtype=np.uint8) if training else None
     cols = _FusedCols(workspace, windows, x.dtype, bias=bias is not None)
@@ -377,30 +390,37 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     elif bias is not None:
         bias_row = np.tile(bias, S)                                          # (S*F,): the bias of every cell
     zeros = _zeros(workspace, (M, F), x.dtype) if relu else None
+    parts = _thread_parts(N, M * P * max(K, F), 200_000)
+    step = _samples_per_chunk(P * S * (cols.width + F) * x.itemsize, _FORWARD_CHUNK_BYTES) if cols.taps_major else N
 
-    def part(n0, n1):
-        m0, m1 = n0 * S, n1 * S
-        cols.fill(n0, n1)                                                    # im2col for these samples
-        for k in range(P):
-            np.matmul(cols.rows(k, m0, m1), kmat, out=z[k, m0:m1])           # (m1-m0, F)
-        zmax = out[m0:m1]
-        np.maximum(z[0, m0:m1], z[1, m0:m1], out=zmax) if P > 1 else np.copyto(zmax, z[0, m0:m1])
-        for k in range(2, P):
-            np.maximum(zmax, z[k, m0:m1], out=zmax)                          # max over the window cells
-        if training:
-            winner[m0:m1] = _first_max_index(z[:, m0:m1], zmax)              # which cell won
-        if bias_row is not None:
-            rows = zmax.reshape(n1 - n0, S * F)                              # one row per sample
-            rows += bias_row                                                 # long rows: fast broadcast
-        if relu:
-            # max(x, 0) against an array of zeros: NumPy's loop for a scalar 0 is ~3x slower
-            np.maximum(zmax, zeros[m0:m1], out=zmax)
+    def part(i, n0, n1):
+        # The conv output of a few samples at a time, in a buffer that stays in the core's cache
+        z = _buffer(workspace, ("z", i), (P, min(step, N) * S, F), x.dtype)
+        for c0 in range(n0, n1, step):
+            c1 = min(n1, c0 + step)
+            m0, m1 = c0 * S, c1 * S
+            zc = z[:, :m1 - m0]                                              # (P, m, F)
+            cols.fill(c0, c1)                                                # im2col for these samples
+            for k in range(P):
+                np.matmul(cols.rows(k, m0, m1), kmat, out=zc[k])             # (m, F)
+            zmax = out[m0:m1]
+            np.maximum(zc[0], zc[1], out=zmax) if P > 1 else np.copyto(zmax, zc[0])
+            for k in range(2, P):
+                np.maximum(zmax, zc[k], out=zmax)                            # max over the window cells
             if training:
-                # where ReLU gave 0 no cell gets a gradient: mark "no winner" (255) there,
-                # so the backward pass needs no separate ReLU gate
-                winner[m0:m1] |= np.equal(zmax, zeros[m0:m1]).view(np.uint8) * np.uint8(255)
+                winner[m0:m1] = _first_max_index(zc, zmax)                   # which cell won
+            if bias_row is not None:
+                rows = zmax.reshape(c1 - c0, S * F)                          # one row per sample
+                rows += bias_row                                             # long rows: fast broadcast
+            if relu:
+                # max(x, 0) against an array of zeros: NumPy's loop for a scalar 0 is ~3x slower
+                np.maximum(zmax, zeros[m0:m1], out=zmax)
+                if training:
+                    # where ReLU gave 0 no cell gets a gradient: mark "no winner" (255) there,
+                    # so the backward pass needs no separate ReLU gate
+                    winner[m0:m1] |= np.equal(zmax, zeros[m0:m1]).view(np.uint8) * np.uint8(255)
 
-    parallel.run(part, _thread_parts(N, M * P * max(K, F), 200_000))
+    parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
@@ -468,37 +488,40 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     N, Ho2, Wo2 = dout.shape[:3]
     S = Ho2 * Wo2
     g_all = dout.reshape(M, F)                                               # (M, F)
-    kmat = kernel.reshape(K, F)
-    # the forward pass's conv output buffer is free now: reuse it (less memory to stream)
-    dz = _buffer(workspace, "z", (P, M, F), dout.dtype)                      # (P, M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
-
     cells = np.arange(P, dtype=np.uint8)[:, None, None]                     # (P, 1, 1)
+    step = _samples_per_chunk(P * S * (cols.width + F) * dout.itemsize, _BACKWARD_CHUNK_BYTES) if cols.taps_major else N
 
     def part(i, n0, n1):
-        m0, m1 = n0 * S, n1 * S
-        g = g_all[m0:m1]
-        # Gradient only to the winning cell. Where ReLU output 0, the forward pass
-        # marked no winner, which is the ReLU gate.
-        np.multiply(g, winner[None, m0:m1] == cells, out=dz[:, m0:m1])       # (P, m, F)
+        # a few samples at a time: the masked gradients stay in the core's cache
+        # (the buffer is the forward pass's, free by now)
+        dz = _buffer(workspace, ("z", i), (P, min(step, N) * S, F), dout.dtype)
         dk = np.zeros((cols.width, F), dtype=dout.dtype)
-        for k in range(P):
-            dk += cols.rows(k, m0, m1).T @ dz[k, m0:m1]                      # (width, F)
-        db = None
+        db = np.zeros(F, dtype=dout.dtype) if has_bias and not cols.bias_in_matrix else None
+        for c0 in range(n0, n1, step):
+            c1 = min(n1, c0 + step)
+            m0, m1 = c0 * S, c1 * S
+            dzc = dz[:, :m1 - m0]                                            # (P, m, F)
+            # Gradient only to the winning cell. Where ReLU output 0, the forward pass
+            # marked no winner, which is the ReLU gate.
+            np.multiply(g_all[m0:m1], winner[None, m0:m1] == cells, out=dzc)
+            for k in range(P):
+                dk += cols.rows(k, m0, m1).T @ dzc[k]                        # (width, F)
+            if db is not None:
+                ones = np.ones(m1 - m0, dtype=dout.dtype)
+                for k in range(P):
+                    db += ones @ dzc[k]                                      # (F,); faster than .sum(0)
+            if need_dx:
+                # Gradient of the conv output at full resolution (zero where pooling dropped a cell)
+                Hc, Wc = Ho2 * ph, Wo2 * pw
+                dZ = np.empty((c1 - c0, Ho2, ph, Wo2, pw, F), dtype=dout.dtype)   # (n, Ho2, ph, Wo2, pw, F)
+                np.copyto(dZ, dzc.reshape(ph, pw, c1 - c0, Ho2, Wo2, F).transpose(2, 3, 0, 4, 1, 5))
+                _add_input_gradient(dxp[c0:c1], dZ.reshape((c1 - c0) * Hc * Wc, F), kernel, sh, sw, Hc, Wc)
         if cols.bias_in_matrix:
             dk, db = dk[:K], dk[K]                                           # the ones row gave the bias gradient
-        elif has_bias:
-            ones = np.ones(m1 - m0, dtype=g.dtype)
-            db = sum(ones @ dz[k, m0:m1] for k in range(P))                  # (F,); faster than .sum(0)
         partial[i] = (dk, db)
-        if need_dx:
-            # Gradient of the conv output at full resolution (zero where pooling dropped a cell)
-            Hc, Wc = Ho2 * ph, Wo2 * pw
-            dZ = np.empty((n1 - n0, Ho2, ph, Wo2, pw, F), dtype=dout.dtype)   # (n, Ho2, ph, Wo2, pw, F)
-            np.copyto(dZ, dz[:, m0:m1].reshape(ph, pw, n1 - n0, Ho2, Wo2, F).transpose(2, 3, 0, 4, 1, 5))
-            _add_input_gradient(dxp[n0:n1], dZ.reshape((n1 - n0) * Hc * Wc, F), kernel, sh, sw, Hc, Wc)
 
     parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
     dkernel = partial[0][0]
