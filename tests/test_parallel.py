@@ -171,9 +171,7 @@ def test_in_background_without_threads_runs_at_once(restore_threads):
     assert calls == [1]
 
 
-def test_worker_hand_over_survives_sleeping_between_jobs(restore_threads, monkeypatch):
-    # no spinning at all: every hand-over goes through the sleep path
-    monkeypatch.setattr(parallel, "SPIN_SECONDS", 0.0)
+def test_many_hand_overs_in_a_row(restore_threads):
     parallel.set_num_threads(2)
     out = np.zeros(8)
 

@@ -17,7 +17,6 @@ import contextlib
 import ctypes
 import os
 import threading
-import time
 
 import numpy as np
 
@@ -56,80 +55,30 @@ def set_num_threads(n):
             _state["pool"] = None
 
 
-def _find_yield():
-    """The C library's ``sched_yield`` (gives the core away for a moment, without
-    letting it fall asleep), or None where there is none."""
-    try:
-        return ctypes.CDLL(None).sched_yield
-    except (OSError, AttributeError, TypeError):  # no C library by that name (e.g. Windows)
-        return None
-
-
-_YIELD = _find_yield()
-# How long a waiting thread keeps its core awake before it goes to sleep on a lock.
-# Waking a sleeping core costs 30-70 microseconds on a virtual machine; the kernels
-# hand over work every few hundred microseconds during training, so a short spin
-# keeps both cores ready between jobs without burning a core when idle.
-SPIN_SECONDS = 0.002
-
-
-class _Signal:
-    """A one-shot flag one thread sets and another waits for.
-
-    The waiter first spins for up to ``SPIN_SECONDS``, yielding the core on
-    every turn (so the other thread gets the interpreter lock), then sleeps on
-    a semaphore. Plain attribute reads and writes are atomic under the
-    interpreter lock; a stray wake-up only makes the waiter look again.
-    """
-
-    def __init__(self):
-        self._set = False
-        self._sleeping = False
-        self._wake = threading.Semaphore(0)
-
-    def set(self):
-        self._set = True
-        if self._sleeping:
-            self._sleeping = False
-            self._wake.release()
-
-    def is_set(self):
-        return self._set
-
-    def wait_and_clear(self):
-        if not self._set and _YIELD is not None:
-            deadline = time.perf_counter() + SPIN_SECONDS
-            while not self._set and time.perf_counter() < deadline:
-                _YIELD()               # releases the interpreter lock while it yields
-        while not self._set:
-            self._sleeping = True
-            if self._set:
-                self._sleeping = False
-                break
-            self._wake.acquire()
-        self._set = False
-
-
 class _Worker:
-    """A thread that runs one job at a time, handed over with two :class:`_Signal`.
+    """A thread that runs one job at a time, handed over with two plain locks.
 
-    Each side waits for the other by spinning a moment before it sleeps: a
-    hand-over then costs a few microseconds instead of the 30-70 it takes to
-    wake a sleeping core of a virtual machine, which matters for jobs of a few
-    hundred microseconds like one layer of one training step.
+    A lock hand-over costs tens of microseconds, several times less than a
+    ``concurrent.futures`` pool, which matters for jobs of a few hundred
+    microseconds like one layer of one training step. (Spinning instead of
+    sleeping between jobs made hand-overs faster but training slower: the
+    spinning thread competes for the interpreter lock.)
     """
 
     def __init__(self):
-        self._go = _Signal()
-        self._done = _Signal()
+        self._go = threading.Lock()
+        self._done = threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
         self._job = None
         self._error = None
+        self._finished = True
         self._thread = threading.Thread(target=self._loop, name="convlearn-worker", daemon=True)
         self._thread.start()
 
     def _loop(self):
         while True:
-            self._go.wait_and_clear()
+            self._go.acquire()
             job = self._job
             if job is None:
                 return
@@ -137,24 +86,25 @@ class _Worker:
                 job[0](*job[1])
             except BaseException as exc:  # handed back to the caller in wait()
                 self._error = exc
-            self._done.set()
+            self._finished = True
+            self._done.release()
 
     def start(self, fn, args):
-        self._job, self._error = (fn, args), None
-        self._go.set()
+        self._job, self._error, self._finished = (fn, args), None, False
+        self._go.release()
 
     def wait(self):
-        self._done.wait_and_clear()
+        self._done.acquire()
         self._job = None
         return self._error
 
     def finished(self):
         """Whether the job handed over last has finished (then :meth:`wait` returns at once)."""
-        return self._done.is_set()
+        return self._finished
 
     def stop(self):
         self._job = None
-        self._go.set()
+        self._go.release()
 
 
 class _Pool:
