@@ -232,22 +232,34 @@ def dense_backward(dout, cache, need_dx=True):
     N, D = x.shape
     dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
     parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8)
-    # dx is computed transposed, (kernel @ dout.T).T: BLAS reads the kernel in its stored
-    # order, 1.5x faster than dout @ kernel.T; the result is a valid (N, D) view.
+    # With fewer samples than units, dx is computed transposed, (kernel @ dout.T).T: BLAS
+    # reads the big kernel in its stored order, 1.5x faster than dout @ kernel.T, and the
+    # result is a valid (N, D) view. With more samples than units the kernel is small and
+    # a contiguous dx is worth more to the layers below (no strided reads there).
+    transposed = N < kernel.shape[1]
     if len(parts) == 1:
         dkernel = x.T @ dout                                                 # (D, U)
-        dx = (kernel @ dout.T).T if need_dx else None                        # (N, D)
+        dx = None
+        if need_dx:
+            dx = (kernel @ dout.T).T if transposed else dout @ kernel.T      # (N, D)
         return dx, dkernel, dbias
     dkernel = np.empty_like(kernel)                                          # (D, U)
-    dx_t = np.empty((D, N), dtype=x.dtype) if need_dx else None              # (D, N)
+    dx_buf = None
+    if need_dx:
+        dx_buf = np.empty((D, N) if transposed else (N, D), dtype=x.dtype)  # dx.T or dx
 
     def part(a, b):
         np.matmul(x[:, a:b].T, dout, out=dkernel[a:b])                       # (b-a, U)
-        if need_dx:
-            np.matmul(kernel[a:b], dout.T, out=dx_t[a:b])                    # (b-a, N)
+        if need_dx and transposed:
+            np.matmul(kernel[a:b], dout.T, out=dx_buf[a:b])                  # (b-a, N)
+        elif need_dx:
+            np.matmul(dout, kernel[a:b].T, out=dx_buf[:, a:b])               # (N, b-a)
 
     parallel.run(part, parts)
-    return (dx_t.T if need_dx else None), dkernel, dbias
+    dx = None
+    if need_dx:
+        dx = dx_buf.T if transposed else dx_buf
+    return dx, dkernel, dbias
 
 
 # ----------------------------------------------------------------------------
