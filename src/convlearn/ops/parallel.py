@@ -72,7 +72,6 @@ class _Worker:
         self._done.acquire()
         self._job = None
         self._error = None
-        self._finished = True
         self._thread = threading.Thread(target=self._loop, name="convlearn-worker", daemon=True)
         self._thread.start()
 
@@ -86,21 +85,16 @@ class _Worker:
                 job[0](*job[1])
             except BaseException as exc:  # handed back to the caller in wait()
                 self._error = exc
-            self._finished = True
             self._done.release()
 
     def start(self, fn, args):
-        self._job, self._error, self._finished = (fn, args), None, False
+        self._job, self._error = (fn, args), None
         self._go.release()
 
     def wait(self):
         self._done.acquire()
         self._job = None
         return self._error
-
-    def finished(self):
-        """Whether the job handed over last has finished (then :meth:`wait` returns at once)."""
-        return self._finished
 
     def stop(self):
         self._job = None
@@ -152,11 +146,10 @@ def run(fn, parts):
 def in_background(fn, *args):
     """Start ``fn(*args)`` in a worker thread and return a function that waits for it.
 
-    While ``fn`` runs, :func:`threaded` is False: the caller's own kernels run
-    in its thread alone and leave the worker to ``fn``; once ``fn`` is done they
-    may use the worker again. The wait function re-raises any exception of
-    ``fn``. Without a worker (one thread), ``fn`` runs at once, in the calling
-    thread.
+    Until the wait function is called, :func:`threaded` is False: the caller's
+    own kernels run in its thread alone and leave the worker to ``fn``. The
+    wait function re-raises any exception of ``fn``. Without a worker (one
+    thread), ``fn`` runs at once, in the calling thread.
     """
     if not threaded():
         fn(*args)
@@ -174,18 +167,12 @@ def in_background(fn, *args):
 
     def wait():
         if _state.get("background") is not None and _state["background"][1] is outcome:
-            _collect_background()
+            outcome["error"] = worker.wait()
+            _state["background"] = None
         if outcome["error"] is not None:
             raise outcome["error"]
 
     return wait
-
-
-def _collect_background():
-    """Take the finished (or wait for the) background job's outcome; free the worker."""
-    worker, outcome = _state["background"]
-    outcome["error"] = worker.wait()
-    _state["background"] = None
 
 
 def ranges(n, parts=None, minimum=1):
@@ -254,12 +241,10 @@ def threaded():
     """Whether the fast kernels should split their work across threads now."""
     if not _state.get("active", False) or get_num_threads() == 1:
         return False
-    background = _state.get("background")
-    if background is not None:
-        if not background[0].finished():
-            return False                 # the worker is busy with a job of in_background()
-        _collect_background()
-    return True
+    # While a job of in_background() is pending (even if it has finished: whether it has
+    # is a matter of timing, and the kernels must split their work the same way every
+    # run, for results that repeat bit for bit), the caller's kernels keep to one thread.
+    return _state.get("background") is None
 
 
 @contextlib.contextmanager
