@@ -361,3 +361,27 @@ def test_fused_conv_maxpool_in_pieces_of_samples_equals_reference(monkeypatch, t
                                       relu, dout)
     assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk) and close(db, r_db)
     assert fast._samples_per_chunk(1000, 1) == 1 and fast._samples_per_chunk(1000, 4096) == 4
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("use_bias", [False, True])
+@pytest.mark.parametrize("threaded", [False, True])
+def test_fused_inference_in_pieces_equals_reference(monkeypatch, channels, use_bias, threaded):
+    """Inference builds the im2col matrix one piece of samples at a time in a small
+    reused buffer (a last piece smaller than the others included)."""
+    monkeypatch.setattr(fast, "_INFERENCE_CHUNK_BYTES", 1)      # one sample per piece
+    rng = np.random.default_rng(11)
+    n = 70 if threaded else 5
+    x = rng.standard_normal((n, 12, 12, channels))
+    kernel = rng.standard_normal((3, 3, channels, 32))
+    bias = rng.standard_normal(32) if use_bias else None
+    work = {}
+    context = ops.parallel.active() if threaded else contextlib.nullcontext()
+    with context:
+        for batch in (x, x[:3]):                                   # the same workspace, two sizes
+            out, cache = fast.conv2d_maxpool_forward(batch, kernel, bias, (1, 1), "valid", (2, 2), True,
+                                                     training=False, workspace=work)
+            expected = np.maximum(reference.pool2d_forward(
+                reference.conv2d_forward(batch, kernel, bias, (1, 1), "valid")[0], (2, 2), (2, 2), "valid",
+                "max")[0], 0)
+            assert cache is None and close(out, expected)

@@ -318,10 +318,23 @@ def _buffer(workspace, key, shape, dtype):
 # matrix products dominate and the pieces are whole thread parts.
 _FORWARD_CHUNK_BYTES = 2 * 1024 * 1024
 _BACKWARD_CHUNK_BYTES = 512 * 1024
+# Inference keeps nothing for a backward pass, so every layout works piece by piece,
+# with the im2col matrix of one piece only (a few MiB instead of tens for 256 images).
+_INFERENCE_CHUNK_BYTES = 2 * 1024 * 1024
 
 
 def _samples_per_chunk(bytes_per_sample, budget):
     return max(1, budget // max(1, bytes_per_sample))
+
+
+def _grow_only(workspace, key, size, dtype):
+    """The first ``size`` elements of a flat reusable array that only ever grows."""
+    if workspace is None:
+        return np.empty(size, dtype=dtype)
+    buf = workspace.get(key)
+    if buf is None or buf.size < size or buf.dtype != dtype:
+        buf = workspace[key] = np.empty(size, dtype=dtype)
+    return buf[:size]
 
 
 def _zeros(workspace, shape, dtype):
@@ -394,7 +407,9 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
             workspace["windows_of"], workspace["windows"] = xp, windows
     out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
     winner = np.empty((M, F), dtype=np.uint8) if training else None
-    cols = _FusedCols(workspace, windows, x.dtype, bias=bias is not None)
+    # the full im2col matrix when training (the backward pass needs it); else only its shape
+    cols = _FusedCols(workspace if training else None, windows if training else windows[:, :, :0], x.dtype,
+                      bias=bias is not None)
     kmat = kernel.reshape(K, F)                                              # (K, F)
     bias_row = None
     if cols.bias_in_matrix:
@@ -403,7 +418,13 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         bias_row = np.tile(bias, S)                                          # (S*F,): the bias of every cell
     zeros = _zeros(workspace, (M, F), x.dtype) if relu else None
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
-    step = _samples_per_chunk(P * S * (cols.width + F) * x.itemsize, _FORWARD_CHUNK_BYTES) if cols.taps_major else N
+    bytes_per_sample = P * S * (cols.width + F) * x.itemsize
+    if not training:
+        step = _samples_per_chunk(bytes_per_sample, _INFERENCE_CHUNK_BYTES)
+    elif cols.taps_major:
+        step = _samples_per_chunk(bytes_per_sample, _FORWARD_CHUNK_BYTES)
+    else:
+        step = N
 
     def part(i, n0, n1):
         # The conv output of a few samples at a time, in a buffer that stays in the core's cache
@@ -412,9 +433,17 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
             c1 = min(n1, c0 + step)
             m0, m1 = c0 * S, c1 * S
             zc = z[:, :m1 - m0]                                              # (P, m, F)
-            cols.fill(c0, c1)                                                # im2col for these samples
-            for k in range(P):
-                np.matmul(cols.rows(k, m0, m1), kmat, out=zc[k])             # (m, F)
+            if training:
+                cols.fill(c0, c1)                                            # im2col for these samples
+                for k in range(P):
+                    np.matmul(cols.rows(k, m0, m1), kmat, out=zc[k])         # (m, F)
+            else:
+                # nothing to keep for a backward pass: im2col of this piece only, in a
+                # small buffer of this thread's
+                piece = _FusedCols(workspace, windows[:, :, c0:c1], x.dtype, bias is not None, ("piece", i))
+                piece.fill(0, c1 - c0)
+                for k in range(P):
+                    np.matmul(piece.rows(k, 0, m1 - m0), kmat, out=zc[k])    # (m, F)
             zmax = out[m0:m1]
             np.maximum(zc[0], zc[1], out=zmax) if P > 1 else np.copyto(zmax, zc[0])
             for k in range(2, P):
@@ -454,25 +483,33 @@ class _FusedCols:
     yields the bias gradient, with no pass of their own.
     """
 
-    def __init__(self, workspace, windows, dtype, bias=False):
+    def __init__(self, workspace, windows, dtype, bias=False, scratch=None):
         ph, pw, N, Ho2, Wo2, kh, kw, C = windows.shape
         self.windows = windows
         self.P, self.M, self.K = ph * pw, N * Ho2 * Wo2, kh * kw * C
         self.taps_major = C == 1
         self.bias_in_matrix = self.taps_major and bias
         self.width = self.K + self.bias_in_matrix
-        if self.taps_major:
-            size = self.width * self.P * self.M
+        size = self.width * self.P * self.M
+        if scratch is not None:
+            # a piece of inference: carved from a reusable flat buffer, ones written every time
+            flat = _grow_only(workspace, scratch, size, dtype)
+            if self.bias_in_matrix:
+                flat[self.K * self.P * self.M:] = 1
+        elif self.taps_major:
             flat = _buffer(workspace, "colsT", (size,), dtype)
             if self.bias_in_matrix and (workspace is None or workspace.get("ones_in") is not flat):
                 flat[self.K * self.P * self.M:] = 1                          # the row of ones, set once
             if workspace is not None:  # where the ones are, for the next call (fill may overwrite them)
                 workspace["ones_in"] = flat if self.bias_in_matrix else None
+        else:
+            flat = _buffer(workspace, "cols", (size,), dtype)
+        if self.taps_major:
             self.buf = flat[:self.K * self.P * self.M].reshape(kh, kw, C, ph, pw, N, Ho2, Wo2)
             self.mat = flat.reshape(self.width, self.P, self.M)              # (width, P, M)
         else:
-            self.buf = _buffer(workspace, "cols", windows.shape, dtype)
-            self.mat = self.buf.reshape(self.P, self.M, self.K)              # (P, M, K)
+            self.buf = flat.reshape(windows.shape)
+            self.mat = flat.reshape(self.P, self.M, self.K)                  # (P, M, K)
 
     def fill(self, n0, n1):
         """Copy the windows of samples n0..n1-1 into the matrix."""
