@@ -435,15 +435,13 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
             zc = z[:, :m1 - m0]                                              # (P, m, F)
             if training:
                 cols.fill(c0, c1)                                            # im2col for these samples
-                for k in range(P):
-                    np.matmul(cols.rows(k, m0, m1), kmat, out=zc[k])         # (m, F)
+                np.matmul(cols.cells(m0, m1), kmat, out=zc)                  # (P, m, F)
             else:
                 # nothing to keep for a backward pass: im2col of this piece only, in a
                 # small buffer of this thread's
                 piece = _FusedCols(workspace, windows[:, :, c0:c1], x.dtype, bias is not None, ("piece", i))
                 piece.fill(0, c1 - c0)
-                for k in range(P):
-                    np.matmul(piece.rows(k, 0, m1 - m0), kmat, out=zc[k])    # (m, F)
+                np.matmul(piece.cells(0, m1 - m0), kmat, out=zc)             # (P, m, F)
             zmax = out[m0:m1]
             np.maximum(zc[0], zc[1], out=zmax) if P > 1 else np.copyto(zmax, zc[0])
             for k in range(2, P):
@@ -476,7 +474,7 @@ class _FusedCols:
     input values under the filter. With one input channel the taps-major layout
     (K, P, M) copies faster (long runs of the image); with several channels the
     positions-major layout (P, M, K) does (runs of ``kw*C`` values), by 7x for
-    32 channels. ``rows(k, m0, m1)`` gives the (m1-m0, width) matrix either way.
+    32 channels. ``cells(m0, m1)`` gives the (P, m1-m0, width) matrices either way.
 
     With ``bias`` the taps-major matrix has one more row, all ones (``width`` is
     K + 1): the matrix product then adds the bias, and the backward product
@@ -518,9 +516,10 @@ class _FusedCols:
         else:
             np.copyto(self.buf[:, :, n0:n1], self.windows[:, :, n0:n1])
 
-    def rows(self, k, m0, m1):
-        """(m1-m0, width) view: the inputs under the filter for window cell k at positions m0..m1-1."""
-        return self.mat[:, k, m0:m1].T if self.taps_major else self.mat[k, m0:m1]
+    def cells(self, m0, m1):
+        """(P, m1-m0, width) view: for each window cell, the inputs under the filter at
+        positions m0..m1-1 (one matrix per cell, for one batched product)."""
+        return self.mat[:, :, m0:m1].transpose(1, 2, 0) if self.taps_major else self.mat[:, m0:m1]
 
 
 def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
@@ -556,8 +555,7 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
             # Gradient only to the winning cell. Where ReLU output 0, the forward pass
             # marked no winner, which is the ReLU gate.
             np.multiply(g_all[m0:m1], winner[None, m0:m1] == cells, out=dzc)
-            for k in range(P):
-                dk += cols.rows(k, m0, m1).T @ dzc[k]                        # (width, F)
+            dk += np.matmul(cols.cells(m0, m1).transpose(0, 2, 1), dzc).sum(axis=0)   # (width, F)
             if db is not None:
                 ones = np.ones(m1 - m0, dtype=dout.dtype)
                 for k in range(P):
