@@ -476,3 +476,29 @@ def test_which_callbacks_make_fit_wait_after_each_batch():
     assert all(reads(cb) for cb in (OldBatchHook(), keras.callbacks.ModelCheckpoint("m.keras", save_freq=2),
                                     keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: None),
                                     keras.callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: None)))
+
+
+def test_a_subclass_of_the_progress_bar_with_its_own_batch_hook_makes_fit_wait():
+    from convlearn.callbacks import ProgbarLogger
+    from convlearn.models import _may_read_weights_between_batches as reads
+
+    class Watching(ProgbarLogger):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+
+    assert reads(Watching()) and not reads(ProgbarLogger())
+
+
+def test_train_on_batch_leaves_no_update_running_when_it_fails(two_threads):
+    model = hidden_dense_cnn()
+    x, y = bars_dataset(8)
+    model.train_on_batch(x, y)
+    step = model._plan[0]
+
+    def broken(dout):
+        raise ArithmeticError("backward failed")
+
+    step.backward = broken               # fails after the late layers' update has started
+    with pytest.raises(ArithmeticError, match="backward failed"):
+        model.train_on_batch(x, y)
+    assert model._pending is None

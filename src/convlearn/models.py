@@ -456,6 +456,7 @@ class Sequential(Layer):
             return loss
         opt.begin_step(params)
         late = [j for j, owner in enumerate(owners) if owner >= split]
+        launched = False
         for i in range(start + 1, -1, -1):
             if i <= start:
                 if dout is None:
@@ -464,7 +465,8 @@ class Sequential(Layer):
             if i == split:
                 # every weight of steps split.. has its gradient now
                 self._pending = (split, parallel.in_background(opt.apply_some, late, params, self._gradients(late)))
-        if self._pending is None:  # the backward pass stopped before reaching the split
+                launched = True
+        if not launched:  # the backward pass stopped before reaching the split
             opt.apply_some(late, params, self._gradients(late))
         early = [j for j, owner in enumerate(owners) if owner < split]
         opt.apply_some(early, params, self._gradients(early))
@@ -774,7 +776,10 @@ class Sequential(Layer):
         for m in self.metrics:
             m.reset()
         self._prepare_updates()
-        loss = self._train_step(x, y)
+        try:
+            loss = self._train_step(x, y)
+        finally:
+            self._finish_update()
         results = {"loss": loss}
         results.update((m.name, m.result()) for m in self.metrics)
         if return_dict:
@@ -912,9 +917,9 @@ class Model(Sequential):
 
 def _may_read_weights_between_batches(callback):
     """Whether ``callback`` runs code of its own after a training batch (so it might
-    read or change the weights then). History, the progress bar and TerminateOnNaN
-    only read the logs."""
-    if isinstance(callback, (History, ProgbarLogger, TerminateOnNaN)):
+    read or change the weights then). convlearn's own History, progress bar and
+    TerminateOnNaN only read the logs (subclasses may do more)."""
+    if type(callback) in (History, ProgbarLogger, TerminateOnNaN):
         return False
     hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
     for hook in hooks:
