@@ -425,10 +425,11 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         step = _samples_per_chunk(bytes_per_sample, _FORWARD_CHUNK_BYTES)
     else:
         step = N
+    longest = max(n1 - n0 for n0, n1 in parts)                               # samples of the biggest part
 
     def part(i, n0, n1):
         # The conv output of a few samples at a time, in a buffer that stays in the core's cache
-        z = _buffer(workspace, ("z", i), (P, min(step, N) * S, F), x.dtype)
+        z = _buffer(workspace, ("z", i), (P, min(step, longest) * S, F), x.dtype)
         for c0 in range(n0, n1, step):
             c1 = min(n1, c0 + step)
             m0, m1 = c0 * S, c1 * S
@@ -541,11 +542,12 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     partial = [None] * len(parts)
     cells = np.arange(P, dtype=np.uint8)[:, None, None]                     # (P, 1, 1)
     step = _samples_per_chunk(P * S * (cols.width + F) * dout.itemsize, _BACKWARD_CHUNK_BYTES) if cols.taps_major else N
+    longest = max(n1 - n0 for n0, n1 in parts)                               # samples of the biggest part
 
     def part(i, n0, n1):
         # a few samples at a time: the masked gradients stay in the core's cache
         # (the buffer is the forward pass's, free by now)
-        dz = _buffer(workspace, ("z", i), (P, min(step, N) * S, F), dout.dtype)
+        dz = _buffer(workspace, ("z", i), (P, min(step, longest) * S, F), dout.dtype)
         dk = np.zeros((cols.width, F), dtype=dout.dtype)
         db = np.zeros(F, dtype=dout.dtype) if has_bias and not cols.bias_in_matrix else None
         for c0 in range(n0, n1, step):

@@ -6,6 +6,9 @@ parallel. The fast kernels split their work into ``num_threads()`` slices
 (by rows, by samples or by weight blocks), always the same way for the same
 shapes, so results do not depend on timing.
 
+:func:`in_background` hands one whole job (the training step uses it for the
+optimizer update of a big layer) to a worker while the caller goes on alone.
+
 While convlearn runs its own threads, BLAS is asked to run single-threaded
 (:func:`blas_single_threaded`), otherwise the two kinds of threads would fight
 over the same cores.
