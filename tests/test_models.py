@@ -391,6 +391,17 @@ def test_only_big_late_layers_are_updated_in_the_background():
     assert small._update_groups[2] is None       # 13,530 weights: all updated at the end
 
 
+def test_no_background_updates_after_heavy_convolutions():
+    # zoo.best: Dense(256) holds 409,856 weights, but the two convolutions before it do
+    # about 2.4 million multiply-adds per image: they need both cores more
+    from convlearn import zoo
+    model = zoo.best()
+    model.train_on_batch(np.zeros((64, 28, 28, 1), np.float32), np.zeros(64, int))
+    assert model._update_groups[2] is None
+    model.train_on_batch(np.zeros((1, 28, 28, 1), np.float32), np.zeros(1, int))
+    assert model._update_groups[2] == 4          # one image: the convolutions are cheap
+
+
 def slow_background_updates(model):
     """Make the optimizer's work in the worker thread slow, so that anything that
     does not wait for it would see half-updated weights."""

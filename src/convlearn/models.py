@@ -481,7 +481,7 @@ class Sequential(Layer):
             self._pending = None
             wait()
 
-    def _prepare_updates(self):
+    def _prepare_updates(self, batch_size):
         """Work out, once per fit/train_on_batch, how the optimizer splits its work.
 
         ``_update_groups`` is ``(params, owners, split)``: the trainable weights in
@@ -489,7 +489,8 @@ class Sequential(Layer):
         late group updated in the background (None: all at once, at the end).
         The late group starts at the step holding the largest weight array, if
         steps with weights come before it and the group is big enough to be worth
-        a worker thread (``_BACKGROUND_UPDATE_MIN_WEIGHTS``).
+        a worker thread (``_BACKGROUND_UPDATE_MIN_WEIGHTS``, and big next to the
+        earlier layers' work for batches of ``batch_size``).
         """
         self._pending = None
         step_of = {}
@@ -506,8 +507,14 @@ class Sequential(Layer):
         if params:
             biggest = owners[max(range(len(params)), key=lambda j: params[j].size)]
             late_size = sum(p.size for p, owner in zip(params, owners) if owner >= biggest)
-            # worth a hand-over to the worker (tens of microseconds) only for big layers
-            if late_size >= _BACKGROUND_UPDATE_MIN_WEIGHTS and any(owner < biggest for owner in owners):
+            # While the update runs in the background the earlier layers' kernels get one
+            # core, not two: worth it for a big late layer after cheap early layers (the
+            # guide), not after heavy convolutions. Adam costs about 100 times more per
+            # weight than a multiply-add, and a step is about 3 forward passes of work.
+            early_work = 3 * batch_size * sum(_forward_multiply_adds(layer) for layer in self._trainable_leaves()
+                                              if step_of[id(layer)] < biggest)
+            if (late_size >= _BACKGROUND_UPDATE_MIN_WEIGHTS and late_size >= early_work / 100
+                    and any(owner < biggest for owner in owners)):
                 split = biggest
         self._update_groups = (params, owners, split)
 
@@ -593,7 +600,7 @@ class Sequential(Layer):
         rng = _rng.generator_for(None)
         batch_buffer = np.empty((min(batch_size, n),) + x.shape[1:], dtype=x.dtype)
         self.stop_training = False
-        self._prepare_updates()
+        self._prepare_updates(min(batch_size, n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # a diverging run raises one clear FloatingPointError below, not a stream of warnings
             try:
@@ -775,7 +782,7 @@ class Sequential(Layer):
         self._fused = self._fused_output()
         for m in self.metrics:
             m.reset()
-        self._prepare_updates()
+        self._prepare_updates(len(x))
         try:
             loss = self._train_step(x, y)
         finally:
@@ -913,6 +920,15 @@ class Model(Sequential):
             raise ValueError("Model: `outputs` must be computed from `inputs` by a chain of layers.")
         super().__init__([inputs.input_layer, *outputs.layers], name=name or unique_name("functional"),
                          trainable=trainable, **kwargs)
+
+
+def _forward_multiply_adds(layer):
+    """Multiply-adds of ``layer``'s forward pass for one sample: kernel size times output
+    positions (Conv2D: Ho * Wo; Dense: 1), or 0 without a kernel."""
+    kernel = layer.params.get("kernel")
+    if kernel is None or layer.output_shape is None:
+        return 0
+    return kernel.size * math.prod(d or 1 for d in layer.output_shape[1:-1])
 
 
 def _may_read_weights_between_batches(callback):
