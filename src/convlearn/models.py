@@ -497,8 +497,9 @@ class Sequential(Layer):
         for i, step in enumerate(self._plan):
             for layer in (step.conv,) if isinstance(step, FusedConvPool) else (step,):
                 step_of[id(layer)] = i
+        leaves = self._trainable_leaves()
         params, owners, self._grad_keys = [], [], []
-        for layer in self._trainable_leaves():
+        for layer in leaves:
             for key, p in layer.params.items():
                 params.append(p)
                 owners.append(step_of[id(layer)])
@@ -511,7 +512,7 @@ class Sequential(Layer):
             # core, not two: worth it for a big late layer after cheap early layers (the
             # guide), not after heavy convolutions. Adam costs about 100 times more per
             # weight than a multiply-add, and a step is about 3 forward passes of work.
-            early_work = 3 * batch_size * sum(_forward_multiply_adds(layer) for layer in self._trainable_leaves()
+            early_work = 3 * batch_size * sum(_forward_multiply_adds(layer) for layer in leaves
                                               if step_of[id(layer)] < biggest)
             if (late_size >= _BACKGROUND_UPDATE_MIN_WEIGHTS and late_size >= early_work / 100
                     and any(owner < biggest for owner in owners)):

@@ -296,17 +296,19 @@ def conv_pool_geometry(x_shape, kernel_shape, strides, padding, pool_size):
     return Ho, Wo, Ho // pool_size[0], Wo // pool_size[1], pads
 
 
-def _buffer(workspace, key, shape, dtype):
+def _buffer(workspace, key, shape, dtype, zeros=False):
     """A reusable array from ``workspace`` (a dict), or a fresh one without a workspace.
 
     Reusing the same large arrays every step avoids fresh allocations, which
     for arrays above glibc's mmap threshold cost page faults on every touch.
+    With ``zeros`` the array is made of zeros (and nothing may write to it).
     """
+    make = np.zeros if zeros else np.empty
     if workspace is None:
-        return np.empty(shape, dtype=dtype)
+        return make(shape, dtype=dtype)
     buf = workspace.get(key)
     if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = workspace[key] = np.empty(shape, dtype=dtype)
+        buf = workspace[key] = make(shape, dtype=dtype)
     return buf
 
 
@@ -327,6 +329,14 @@ def _samples_per_chunk(bytes_per_sample, budget):
     return max(1, budget // max(1, bytes_per_sample))
 
 
+def _pieces(parts, bytes_per_sample, budget):
+    """``(step, longest)``: samples per piece (whole thread parts when ``budget`` is None)
+    and the samples of the biggest thread part, which sizes the per-thread buffers."""
+    longest = max(n1 - n0 for n0, n1 in parts)
+    step = longest if budget is None else _samples_per_chunk(bytes_per_sample, budget)
+    return step, longest
+
+
 def _grow_only(workspace, key, size, dtype):
     """The first ``size`` elements of a flat reusable array that only ever grows."""
     if workspace is None:
@@ -335,16 +345,6 @@ def _grow_only(workspace, key, size, dtype):
     if buf is None or buf.size < size or buf.dtype != dtype:
         buf = workspace[key] = np.empty(size, dtype=dtype)
     return buf[:size]
-
-
-def _zeros(workspace, shape, dtype):
-    """An array of zeros of ``shape`` (kept in ``workspace``; nothing may write to it)."""
-    if workspace is None:
-        return np.zeros(shape, dtype=dtype)
-    buf = workspace.get("zeros")
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = workspace["zeros"] = np.zeros(shape, dtype=dtype)
-    return buf
 
 
 def _first_max_index(z, zmax):
@@ -416,16 +416,13 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         kmat = np.concatenate([kmat, bias[None, :]])                         # (K+1, F): bias times the ones row
     elif bias is not None:
         bias_row = np.tile(bias, S)                                          # (S*F,): the bias of every cell
-    zeros = _zeros(workspace, (M, F), x.dtype) if relu else None
+    zeros = _buffer(workspace, "zeros", (M, F), x.dtype, zeros=True) if relu else None
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
-    bytes_per_sample = P * S * (cols.width + F) * x.itemsize
     if not training:
-        step = _samples_per_chunk(bytes_per_sample, _INFERENCE_CHUNK_BYTES)
-    elif cols.taps_major:
-        step = _samples_per_chunk(bytes_per_sample, _FORWARD_CHUNK_BYTES)
+        budget = _INFERENCE_CHUNK_BYTES
     else:
-        step = N
-    longest = max(n1 - n0 for n0, n1 in parts)                               # samples of the biggest part
+        budget = _FORWARD_CHUNK_BYTES if cols.taps_major else None
+    step, longest = _pieces(parts, P * S * (cols.width + F) * x.itemsize, budget)
 
     def part(i, n0, n1):
         # The conv output of a few samples at a time, in a buffer that stays in the core's cache
@@ -541,8 +538,8 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
     cells = np.arange(P, dtype=np.uint8)[:, None, None]                     # (P, 1, 1)
-    step = _samples_per_chunk(P * S * (cols.width + F) * dout.itemsize, _BACKWARD_CHUNK_BYTES) if cols.taps_major else N
-    longest = max(n1 - n0 for n0, n1 in parts)                               # samples of the biggest part
+    step, longest = _pieces(parts, P * S * (cols.width + F) * dout.itemsize,
+                            _BACKWARD_CHUNK_BYTES if cols.taps_major else None)
 
     def part(i, n0, n1):
         # a few samples at a time: the masked gradients stay in the core's cache
