@@ -279,14 +279,15 @@ def test_fused_conv_maxpool_equals_reference(geom, F, ph, pw, relu, use_bias, ti
     assert no_cache is None and close(inference, r_out)
 
 
-def test_fused_conv_maxpool_workspace_reuse_and_threads():
+@pytest.mark.parametrize("channels", [8, 16])      # im2col, Winograd
+def test_fused_conv_maxpool_workspace_reuse_and_threads(channels):
     """Reused buffers do not leak between calls, and the threaded split gives the same numbers."""
     rng = np.random.default_rng(0)
-    kernel = rng.standard_normal((3, 3, 8, 16))
+    kernel = rng.standard_normal((3, 3, channels, 16))
     bias = rng.standard_normal(16)
     work = {}
     for seed in (1, 2):          # the same workspace for two different batches
-        x = np.random.default_rng(seed).standard_normal((64, 28, 28, 8))   # big enough to be split in threads
+        x = np.random.default_rng(seed).standard_normal((64, 28, 28, channels))   # big enough for threads
         dout = np.random.default_rng(seed + 10).standard_normal((64, 13, 13, 16))
         expected = unfused(fast, x, kernel, bias, (1, 1), "valid", (2, 2), True, dout)
         for threaded in (False, True):
@@ -361,6 +362,115 @@ def test_fused_conv_maxpool_in_pieces_of_samples_equals_reference(monkeypatch, t
                                       relu, dout)
     assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk) and close(db, r_db)
     assert fast._samples_per_chunk(1000, 1) == 1 and fast._samples_per_chunk(1000, 4096) == 4
+
+
+# ---------------------------------------------------------------------------
+# Winograd F(2x2, 3x3) in the fused kernel (3x3 filter, stride 1, 2x2 pooling, training)
+# ---------------------------------------------------------------------------
+
+@SETTINGS
+@given(N=st.integers(1, 3), Ho2=st.integers(1, 4), Wo2=st.integers(1, 4), C=st.integers(1, 3),
+       F=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_winograd_tiles_equal_the_direct_convolution(N, Ho2, Wo2, C, F, seed):
+    """The transforms of :mod:`convlearn.ops.winograd`, put together by hand, give the
+    convolution's 2x2 output tiles and the gradients of its kernel and input."""
+    from convlearn.ops import winograd
+    rng = np.random.default_rng(seed)
+    H, W = 2 * Ho2 + 2 + rng.integers(0, 2), 2 * Wo2 + 2 + rng.integers(0, 2)   # odd sizes leave a row out
+    x = rng.standard_normal((N, H, W, C))
+    kernel = rng.standard_normal((3, 3, C, F))
+    z, conv_cache = reference.conv2d_forward(x, kernel, None, (1, 1), "valid")
+    tiles = np.empty((16, N, Ho2, Wo2, C))
+    winograd.transform_input(x, (0, N), Ho2, Wo2, tiles, np.empty((4, N, Ho2, 2 * Wo2 + 2, C)))
+    products = np.matmul(tiles.reshape(16, -1, C), winograd.transform_kernel(kernel))
+    cells = winograd.output_cells(products)
+    dz = np.zeros_like(z)
+    dm = np.zeros((16, N * Ho2 * Wo2, F))
+    for k, (a, b) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        assert close(cells[k], z[:, a:2 * Ho2:2, b:2 * Wo2:2].reshape(-1, F))
+        dz[:, a:2 * Ho2:2, b:2 * Wo2:2] = rng.standard_normal((N, Ho2, Wo2, F))
+        dm[winograd.CELL_SLOTS[k]] = dz[:, a:2 * Ho2:2, b:2 * Wo2:2].reshape(-1, F)
+    r_dx, r_dk, _ = reference.conv2d_backward(dz, conv_cache, True)
+    winograd.gradient_slots(dm)
+    dk = winograd.kernel_gradient(np.matmul(tiles.reshape(16, -1, C).transpose(0, 2, 1), dm))
+    dv = np.matmul(dm, winograd.transform_kernel(kernel).transpose(0, 2, 1)).reshape(tiles.shape)
+    dx = np.zeros_like(x)
+    winograd.add_input_gradient(dv, dx, (0, N), Ho2, Wo2, np.empty((N, Ho2, Wo2, C)))
+    assert close(dk, r_dk) and close(dx, r_dx)
+
+
+@SETTINGS
+@given(N=st.integers(1, 3), H=st.integers(4, 9), W=st.integers(4, 9), C=st.integers(1, 3), F=st.integers(1, 4),
+       padding=st.sampled_from(["valid", "same"]), relu=st.booleans(), use_bias=st.booleans(),
+       ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_fused_winograd_equals_reference(N, H, W, C, F, padding, relu, use_bias, ties, seed):
+    rng = np.random.default_rng(seed)
+    if ties:   # small integers: exact in Winograd's arithmetic too, so the same cells tie and win
+        x = rng.integers(-1, 2, (N, H, W, C)).astype(np.float64)
+        kernel = rng.integers(-1, 2, (3, 3, C, F)).astype(np.float64)
+    else:
+        x = rng.standard_normal((N, H, W, C))
+        kernel = rng.standard_normal((3, 3, C, F))
+    bias = rng.standard_normal(F) if use_bias else None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "WINOGRAD_MIN_CHANNELS", 1)            # small shapes take the Winograd path too
+        out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), padding, (2, 2), relu, training=True)
+        assert cache[-1] is not None                               # the transformed tiles are kept
+        dout = rng.standard_normal(out.shape)
+        dx, dk, db = fast.conv2d_maxpool_backward(dout, cache, True)
+        no_dx, dk2, db2 = fast.conv2d_maxpool_backward(dout, cache, False)
+    r_out, r_dx, r_dk, r_db = unfused(reference, x, kernel, bias, (1, 1), padding, (2, 2), relu, dout)
+    assert close(out, r_out) and close(dx, r_dx) and close(dk, r_dk) and close(dk2, r_dk)
+    assert no_dx is None and (db is None) == (db2 is None) == (not use_bias)
+    if use_bias:
+        assert close(db, r_db) and close(db2, r_db)
+
+
+def test_fused_winograd_in_float32_is_as_accurate_as_im2col():
+    """float32 rounding of the transforms stays at the level of the direct sum's."""
+    rng = np.random.default_rng(4)
+    x = np.maximum(rng.standard_normal((16, 13, 13, 32)), 0)
+    kernel = rng.standard_normal((3, 3, 32, 64)) * 0.1
+    bias = rng.standard_normal(64) * 0.1
+    dout = rng.standard_normal((16, 5, 5, 64))
+    exact = unfused(reference, x, kernel, bias, (1, 1), "valid", (2, 2), True, dout)
+    errors = {}
+    for path, channels in (("winograd", 16), ("im2col", 10**9)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(fast, "WINOGRAD_MIN_CHANNELS", channels)
+            x32, k32, b32, d32 = (a.astype(np.float32) for a in (x, kernel, bias, dout))
+            out, cache = fast.conv2d_maxpool_forward(x32, k32, b32, (1, 1), "valid", (2, 2), True, training=True)
+            assert (cache[-1] is not None) == (path == "winograd")
+            got = (out,) + fast.conv2d_maxpool_backward(d32, cache, True)
+        assert all(a.dtype == np.float32 for a in got)
+        errors[path] = [rel_error(a, b) for a, b in zip(got, exact)]
+    for w, d in zip(errors["winograd"], errors["im2col"]):
+        assert w < 1e-6 and w < 10 * d + 1e-7, errors
+
+
+@pytest.mark.parametrize("kernel_shape, strides, pool, training, expected", [
+    ((3, 3, 16, 4), (1, 1), (2, 2), True, True),
+    ((3, 3, 15, 4), (1, 1), (2, 2), True, False),      # fewer input channels than WINOGRAD_MIN_CHANNELS
+    ((3, 3, 16, 4), (2, 2), (2, 2), True, False),      # stride 2
+    ((5, 5, 16, 4), (1, 1), (2, 2), True, False),      # 5x5 filter
+    ((3, 3, 16, 4), (1, 1), (3, 3), True, False),      # 3x3 pooling
+    ((3, 3, 16, 4), (1, 1), (2, 2), False, False),     # inference
+])
+def test_fused_kernel_takes_winograd_only_where_it_applies(monkeypatch, kernel_shape, strides, pool, training,
+                                                           expected):
+    from convlearn.ops import winograd
+    calls = []
+    original = winograd.transform_kernel
+    monkeypatch.setattr(winograd, "transform_kernel", lambda k: calls.append(k.shape) or original(k))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 14, 14, kernel_shape[2]))
+    kernel = rng.standard_normal(kernel_shape)
+    out, cache = fast.conv2d_maxpool_forward(x, kernel, None, strides, "valid", pool, True, training=training)
+    assert bool(calls) == expected
+    expected_out = unfused(reference, x, kernel, None, strides, "valid", pool, True, np.zeros(out.shape))[0]
+    assert close(out, expected_out)
+    if training:
+        assert (cache[-1] is not None) == expected
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -191,6 +191,50 @@ def test_three_training_steps_match_pytorch(name):
         np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9 if name == "sgd" else 1e-6)
 
 
+def test_two_conv_blocks_train_like_pytorch():
+    """Keras's MNIST convnet shape, small: its second convolution (16 input channels, 3x3,
+    then 2x2 pooling) trains through Winograd's F(2x2, 3x3) on the fast path."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    keras.utils.set_random_seed(3)
+    model = Sequential([
+        keras.Input(shape=(12, 12, 1), dtype="float64"),
+        layers.Conv2D(16, 3, activation="relu", dtype="float64"),       # (10, 10, 16)
+        layers.MaxPooling2D(2, dtype="float64"),                        # (5, 5, 16)
+        layers.Conv2D(8, 3, activation="relu", dtype="float64"),        # (3, 3, 8): Winograd
+        layers.MaxPooling2D(2, dtype="float64"),                        # (1, 1, 8)
+        layers.Flatten(dtype="float64"),
+        layers.Dense(3, activation="softmax", dtype="float64"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1, momentum=0.9),
+                  loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 10, 12, 12, 1))
+    y = rng.integers(0, 3, size=(3, 10))
+    k1, b1, k2, b2, k3, b3 = model.get_weights()
+    params = [torch.tensor(np.transpose(k1, (3, 2, 0, 1)).copy(), requires_grad=True),
+              torch.tensor(b1, requires_grad=True),
+              torch.tensor(np.transpose(k2, (3, 2, 0, 1)).copy(), requires_grad=True),
+              torch.tensor(b2, requires_grad=True),
+              torch.tensor(k3, requires_grad=True), torch.tensor(b3, requires_grad=True)]
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    for step in range(3):
+        model.train_on_batch(x[step], y[step])
+        h = torch.tensor(x[step]).permute(0, 3, 1, 2)                   # NHWC -> NCHW
+        h = F.max_pool2d(torch.relu(F.conv2d(h, params[0], params[1])), 2)
+        h = F.max_pool2d(torch.relu(F.conv2d(h, params[2], params[3])), 2)
+        logits = h.permute(0, 2, 3, 1).reshape(10, -1) @ params[4] + params[5]
+        loss = F.cross_entropy(logits, torch.tensor(y[step]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert model._plan[1]._cache[-1] is not None                       # the Winograd path was taken
+    expected = [np.transpose(params[0].detach().numpy(), (2, 3, 1, 0)), params[1].detach().numpy(),
+                np.transpose(params[2].detach().numpy(), (2, 3, 1, 0))] + [p.detach().numpy() for p in params[3:]]
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9)
+
+
 def test_training_with_reference_and_fast_kernels_agrees():
     """The readable loop kernels and the vectorised ones train the model to the same weights."""
     x, y = bars_dataset(16)

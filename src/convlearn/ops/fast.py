@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel
+from . import parallel, winograd
 from .shapes import conv_output_length, padding_amounts
 
 
@@ -278,6 +278,10 @@ def dense_backward(dout, cache, need_dx=True):
 
 # Window cells are numbered in one byte, and 255 marks "no winner" (ReLU gave 0).
 MAX_FUSED_POOL_CELLS = 254
+# A 3x3, stride-1 convolution followed by 2x2 pooling runs as Winograd's F(2x2, 3x3)
+# (:mod:`convlearn.ops.winograd`) from this many input channels on: its 16 matrix
+# products over the channels need enough channels to beat im2col's one product.
+WINOGRAD_MIN_CHANNELS = 16
 
 
 def _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2):
@@ -348,13 +352,14 @@ def _grow_only(workspace, key, size, dtype):
 
 
 def _first_max_index(z, zmax):
-    """Index (0 .. P-1) of the first slab of ``z`` (P, M, F) equal to ``zmax``, as uint8.
+    """Index (0 .. P-1) of the first slab of ``z`` (P, M, F), or list of P (M, F) arrays,
+    equal to ``zmax``, as uint8.
 
     Computed as nested products ``n0 * (1 + n1 * (1 + n2 * ...))`` where
     ``n_k = (z[k] != zmax)``: cheap whole-array arithmetic on bytes instead of
     P masked assignments (which are ~10x slower in NumPy).
     """
-    P = z.shape[0]
+    P = len(z)
     if P == 1:
         return np.zeros(zmax.shape, dtype=np.uint8)
     one = np.uint8(1)
@@ -399,47 +404,71 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
                          "separately (conv2d_forward, then pool2d_forward).")
     M = N * S
     xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
-    if workspace is not None and workspace.get("windows_of") is xp:
-        windows = workspace["windows"]            # same input buffer as last step: reuse the view
-    else:
-        windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
-        if workspace is not None:
-            workspace["windows_of"], workspace["windows"] = xp, windows
+    # Winograd when training only: inference goes piece by piece, where its many
+    # small NumPy calls per piece cost more than its fewer multiplies save
+    wino = training and C >= WINOGRAD_MIN_CHANNELS and winograd.applies(kernel.shape, strides, pool_size)
     out = np.empty((M, F), dtype=x.dtype)                                    # pooled output
     winner = np.empty((M, F), dtype=np.uint8) if training else None
-    # the full im2col matrix when training (the backward pass needs it); else only its shape
-    cols = _FusedCols(workspace if training else None, windows if training else windows[:, :, :0], x.dtype,
-                      bias=bias is not None)
-    kmat = kernel.reshape(K, F)                                              # (K, F)
-    bias_row = None
-    if cols.bias_in_matrix:
-        kmat = np.concatenate([kmat, bias[None, :]])                         # (K+1, F): bias times the ones row
-    elif bias is not None:
-        bias_row = np.tile(bias, S)                                          # (S*F,): the bias of every cell
-    zeros = _buffer(workspace, "zeros", (M, F), x.dtype, zeros=True) if relu else None
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
+    cols = tiles = U = None
+    if wino:
+        # Winograd F(2x2, 3x3): each 2x2 pooling window is one output tile
+        U = winograd.transform_kernel(kernel)                                # (16, C, F)
+        tiles = _buffer(workspace, "tiles", (16, N, Ho2, Wo2, C), x.dtype)  # kept for the backward pass
+        per_sample = 0                                                       # works on whole thread parts
+    else:
+        if workspace is not None and workspace.get("windows_of") is xp:
+            windows = workspace["windows"]        # same input buffer as last step: reuse the view
+        else:
+            windows = _pool_ordered_windows(xp, kh, kw, sh, sw, ph, pw, Ho2, Wo2)  # view (ph, pw, N, Ho2, Wo2, kh, kw, C)
+            if workspace is not None:
+                workspace["windows_of"], workspace["windows"] = xp, windows
+        # the full im2col matrix when training (the backward pass needs it); else only its shape
+        cols = _FusedCols(workspace if training else None, windows if training else windows[:, :, :0], x.dtype,
+                          bias=bias is not None)
+        kmat = kernel.reshape(K, F)                                          # (K, F)
+        if cols.bias_in_matrix:
+            kmat = np.concatenate([kmat, bias[None, :]])                     # (K+1, F): bias times the ones row
+        per_sample = P * S * (cols.width + F) * x.itemsize
+    bias_row = None                                                          # else the bias is added after pooling:
+    if bias is not None and (cols is None or not cols.bias_in_matrix):
+        bias_row = np.tile(bias, S)                                          # (S*F,), the bias of every cell
+    zeros = _buffer(workspace, "zeros", (M, F), x.dtype, zeros=True) if relu else None
     if not training:
         budget = _INFERENCE_CHUNK_BYTES
     else:
-        budget = _FORWARD_CHUNK_BYTES if cols.taps_major else None
-    step, longest = _pieces(parts, P * S * (cols.width + F) * x.itemsize, budget)
+        budget = _FORWARD_CHUNK_BYTES if cols is not None and cols.taps_major else None   # else whole parts
+    step, longest = _pieces(parts, per_sample, budget)
+    most = min(step, longest)                                                # samples in the biggest piece
+
+    def conv_cells(i, c0, c1):
+        """The conv output of samples c0..c1-1: P matrices (m, F), one per window cell."""
+        m0, m1 = c0 * S, c1 * S
+        if wino:
+            v = tiles[:, c0:c1]                                              # (16, n, Ho2, Wo2, C)
+            rows = _buffer(workspace, ("tile_rows", i), (4, most, Ho2, 2 * Wo2 + 2, C), x.dtype)
+            winograd.transform_input(xp, (c0, c1), Ho2, Wo2, v, rows[:, :c1 - c0])
+            mz = _buffer(workspace, ("z", i), (16, most * S, F), x.dtype)[:, :m1 - m0]
+            np.matmul(v.reshape(16, m1 - m0, C), U, out=mz)                  # 16 x (m, C) @ (C, F)
+            return winograd.output_cells(mz)                                 # the 4 cells, in place
+        # The conv output of a few samples at a time, in a buffer that stays in the core's cache
+        zc = _buffer(workspace, ("z", i), (P, most * S, F), x.dtype)[:, :m1 - m0]   # (P, m, F)
+        if training:
+            cols.fill(c0, c1)                                                # im2col for these samples
+            np.matmul(cols.cells(m0, m1), kmat, out=zc)                      # (P, m, F)
+        else:
+            # nothing to keep for a backward pass: im2col of this piece only, in a
+            # small buffer of this thread's
+            piece = _FusedCols(workspace, windows[:, :, c0:c1], x.dtype, bias is not None, ("piece", i))
+            piece.fill(0, c1 - c0)
+            np.matmul(piece.cells(0, m1 - m0), kmat, out=zc)                 # (P, m, F)
+        return zc
 
     def part(i, n0, n1):
-        # The conv output of a few samples at a time, in a buffer that stays in the core's cache
-        z = _buffer(workspace, ("z", i), (P, min(step, longest) * S, F), x.dtype)
         for c0 in range(n0, n1, step):
             c1 = min(n1, c0 + step)
             m0, m1 = c0 * S, c1 * S
-            zc = z[:, :m1 - m0]                                              # (P, m, F)
-            if training:
-                cols.fill(c0, c1)                                            # im2col for these samples
-                np.matmul(cols.cells(m0, m1), kmat, out=zc)                  # (P, m, F)
-            else:
-                # nothing to keep for a backward pass: im2col of this piece only, in a
-                # small buffer of this thread's
-                piece = _FusedCols(workspace, windows[:, :, c0:c1], x.dtype, bias is not None, ("piece", i))
-                piece.fill(0, c1 - c0)
-                np.matmul(piece.cells(0, m1 - m0), kmat, out=zc)             # (P, m, F)
+            zc = conv_cells(i, c0, c1)
             zmax = out[m0:m1]
             np.maximum(zc[0], zc[1], out=zmax) if P > 1 else np.copyto(zmax, zc[0])
             for k in range(2, P):
@@ -461,7 +490,8 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
     cache = None
     if training:
-        cache = (cols, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape)
+        cache = (cols, winner, out, kernel, bias is not None, relu, strides, pool_size, pads, x.shape, xp.shape,
+                 (tiles, U) if wino else None)
     return out, cache
 
 
@@ -526,7 +556,9 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     Each pooled gradient goes to the first maximum of its window (reading
     order), like :func:`pool2d_backward`.
     """
-    cols, winner, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape = cache
+    cols, winner, out, kernel, has_bias, relu, (sh, sw), (ph, pw), pads, x_shape, padded_shape, wino = cache
+    if wino is not None:
+        return _winograd_maxpool_backward(dout, cache, need_dx, workspace)
     P = ph * pw
     M, F = winner.shape
     kh, kw, C, _ = kernel.shape
@@ -570,13 +602,55 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
         partial[i] = (dk, db)
 
     parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
-    dkernel = partial[0][0]
-    for dk, _ in partial[1:]:
-        dkernel += dk                                                        # fixed order: same result every run
-    dbias = None
-    if has_bias:
-        dbias = partial[0][1]
-        for _, db in partial[1:]:
-            dbias += db
+    dkernel, dbias = _sum_thread_parts(partial)
     dx = _crop(dxp, pads, x_shape[1], x_shape[2]) if need_dx else None       # (N, H, W, C)
     return dx, dkernel.reshape(kernel.shape), dbias
+
+
+def _sum_thread_parts(partial):
+    """Add up the threads' ``(dkernel, dbias or None)`` in a fixed order: same result every run."""
+    dkernel, dbias = partial[0]
+    for dk, db in partial[1:]:
+        dkernel += dk
+        if dbias is not None:
+            dbias += db
+    return dkernel, dbias
+
+
+def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
+    """:func:`conv2d_maxpool_backward` for a forward pass that ran Winograd's F(2x2, 3x3)."""
+    _, winner, _, kernel, has_bias, _, _, _, pads, x_shape, padded_shape, (tiles, U) = cache
+    M, F = winner.shape
+    C = kernel.shape[2]
+    N, Ho2, Wo2 = dout.shape[:3]
+    S = Ho2 * Wo2
+    g_all = dout.reshape(M, F)                                               # (M, F)
+    dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
+    UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if need_dx else None     # (16, F, C)
+    parts = _thread_parts(N, M * 4 * max(9 * C, F), 200_000)
+    longest = max(n1 - n0 for n0, n1 in parts)
+    partial = [None] * len(parts)
+
+    def part(i, n0, n1):
+        m0, m1 = n0 * S, n1 * S
+        dm = _buffer(workspace, ("z", i), (16, longest * S, F), dout.dtype)[:, :m1 - m0]   # (16, m, F)
+        for cell, slot in enumerate(winograd.CELL_SLOTS):
+            # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate)
+            np.multiply(g_all[m0:m1], winner[m0:m1] == cell, out=dm[slot])
+        winograd.gradient_slots(dm)                                          # dM = A dY A^T
+        # slot (1, 1) of dM is the sum of the four cells' gradients: summed over positions,
+        # the bias gradient
+        db = np.ones(m1 - m0, dtype=dout.dtype) @ dm[5] if has_bias else None
+        v = tiles[:, n0:n1].reshape(16, m1 - m0, C)                          # (16, m, C)
+        dU = np.matmul(v.transpose(0, 2, 1), dm)                             # (16, C, F)
+        if need_dx:
+            dv = _buffer(workspace, ("tile_grads", i), (16, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
+            np.matmul(dm, UT, out=dv.reshape(16, m1 - m0, C))                # (16, m, C)
+            scratch = _buffer(workspace, ("tile_scratch", i), (longest, Ho2, Wo2, C), dout.dtype)[:n1 - n0]
+            winograd.add_input_gradient(dv, dxp, (n0, n1), Ho2, Wo2, scratch)
+        partial[i] = (dU, db)
+
+    parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
+    dU, dbias = _sum_thread_parts(partial)
+    dx = _crop(dxp, pads, x_shape[1], x_shape[2]) if need_dx else None       # (N, H, W, C)
+    return dx, winograd.kernel_gradient(dU).astype(dout.dtype, copy=False), dbias

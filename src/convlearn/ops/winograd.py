@@ -1,0 +1,163 @@
+"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution with 2.25x fewer multiplies.
+
+A 3x3 filter slid over a 4x4 tile of the input gives a 2x2 tile of the output:
+4 positions x 9 taps = 36 multiplies per input and output channel. Winograd's
+algorithm (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+2015) gets the same 2x2 tile with 16 multiplies, after adding and subtracting
+input values in a fixed pattern (the "input transform") and before doing the
+same to the products (the "output transform")::
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          d: 4x4 input tile, g: 3x3 filter
+                                                 *: element-wise, Y: 2x2 output
+
+The transforms use only +, - and halves, so in exact arithmetic the result
+equals the direct sum; in float32 it differs from it by rounding only (a few
+units in the last place).
+
+Why it fits this library: the output tiles are 2x2, exactly the windows of a
+2x2 max pooling. The fused convolution + pooling kernel
+(:func:`convlearn.ops.fast.conv2d_maxpool_forward`) then gets its four window
+cells from each tile, and the 16 element-wise products become 16 matrix
+products over the channels, ``(tiles, C) @ (C, F)``, which BLAS runs fast.
+The training step needs the same two transforms backwards:
+
+* kernel gradient: ``dU = V^T dM`` for each of the 16 slots, then ``G^T dU G``;
+* input gradient: ``dV = dM U^T``, then ``B dV B^T`` added back onto the
+  (overlapping) 4x4 input tiles.
+
+Everything here works on arrays of 16 "slots" (the 4x4 transformed
+positions), each a matrix with one row per tile. The signs of the matrices
+are chosen (row 4 of ``B^T`` and column 4 of ``A^T`` negated against the
+paper's, which cancels out) so that no slot ever needs negating.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# The three matrices of F(2x2, 3x3), with the sign convention described above.
+BT = np.array([[1, 0, -1, 0],
+               [0, 1, 1, 0],
+               [0, -1, 1, 0],
+               [0, -1, 0, 1]], dtype=np.float64)                 # (4, 4) input transform
+G = np.array([[1, 0, 0],
+              [0.5, 0.5, 0.5],
+              [0.5, -0.5, 0.5],
+              [0, 0, 1]], dtype=np.float64)                       # (4, 3) filter transform
+AT = np.array([[1, 1, 1, 0],
+               [0, 1, -1, 1]], dtype=np.float64)                  # (2, 4) output transform
+
+# The slots (of 16, row-major over the 4x4 transformed tile) where the output
+# transform leaves the 2x2 output cells, in reading order, and where the
+# backward pass puts the cells' gradients before transforming them.
+CELL_SLOTS = (0, 3, 12, 15)
+
+
+def applies(kernel_shape, strides, pool_size):
+    """Whether the fused kernel can use F(2x2, 3x3): a 3x3 filter, stride 1, 2x2 pooling."""
+    return tuple(kernel_shape[:2]) == (3, 3) and tuple(strides) == (1, 1) and tuple(pool_size) == (2, 2)
+
+
+def transform_kernel(kernel):
+    """``U = G g G^T`` for every input and output channel: (3, 3, C, F) -> (16, C, F)."""
+    C, F = kernel.shape[2:]
+    g = G.astype(kernel.dtype)
+    U = np.einsum("ai,ijcf,bj->abcf", g, kernel, g)                 # (4, 4, C, F)
+    return np.ascontiguousarray(U.reshape(16, C, F))
+
+
+def kernel_gradient(dU):
+    """Gradient of the filter from that of its transform: ``G^T dU G``, (16, C, F) -> (3, 3, C, F)."""
+    C, F = dU.shape[1:]
+    g = G.astype(dU.dtype)
+    return np.einsum("ai,abcf,bj->ijcf", g, dU.reshape(4, 4, C, F), g)
+
+
+def _stages(slots):
+    """The 4x4 slots as a nested list ``s[row][col]`` of views."""
+    return [[slots[4 * r + c] for c in range(4)] for r in range(4)]
+
+
+def transform_input(xp, rows, Ho2, Wo2, out, scratch):
+    """``V = B^T d B`` for every 4x4 tile (at stride 2) of samples ``rows`` of ``xp``.
+
+    xp : (N, Hp, Wp, C) padded input; tile (i, j) covers rows 2i..2i+3, columns 2j..2j+3
+    out : (16, n, Ho2, Wo2, C) the transformed tiles (n = len(rows)), one slot per transformed position
+    scratch : (4, n, Ho2, 2*Wo2+2, C) for the row stage
+    """
+    n0, n1 = rows
+    x = xp[n0:n1]
+    w = 2 * Wo2 + 2
+    # Row stage, on whole image rows: T[k] = sum_r BT[k, r] * (input row 2i+r of every tile row i)
+    r = [x[:, k:k + 2 * Ho2 - 1:2, :w] for k in range(4)]           # 4 x (n, Ho2, w, C)
+    np.subtract(r[0], r[2], out=scratch[0])
+    np.add(r[1], r[2], out=scratch[1])
+    np.subtract(r[2], r[1], out=scratch[2])
+    np.subtract(r[3], r[1], out=scratch[3])
+    # Column stage: the same combination of the columns 2j+s of every tile column j
+    v = _stages(out)
+    for k in range(4):
+        c = [scratch[k][:, :, s:s + 2 * Wo2 - 1:2] for s in range(4)]  # 4 x (n, Ho2, Wo2, C)
+        np.subtract(c[0], c[2], out=v[k][0])
+        np.add(c[1], c[2], out=v[k][1])
+        np.subtract(c[2], c[1], out=v[k][2])
+        np.subtract(c[3], c[1], out=v[k][3])
+
+
+def output_cells(m):
+    """``Y = A^T M A`` in place on the 16 product slots ``m`` (16, rows, F).
+
+    Returns the four output cells (top-left, top-right, bottom-left,
+    bottom-right), views of slots ``CELL_SLOTS`` of ``m``.
+    """
+    s = _stages(m)
+    for c in range(4):                    # rows: slot row 0 <- M0 + M1 + M2, slot row 3 <- M1 - M2 + M3
+        s[0][c] += s[1][c]
+        s[0][c] += s[2][c]
+        s[3][c] += s[1][c]
+        s[3][c] -= s[2][c]
+    for r in (0, 3):                      # columns, the same on the two rows left
+        s[r][0] += s[r][1]
+        s[r][0] += s[r][2]
+        s[r][3] += s[r][1]
+        s[r][3] -= s[r][2]
+    return [m[k] for k in CELL_SLOTS]
+
+
+def gradient_slots(m):
+    """``dM = A dY A^T`` in place: slots ``CELL_SLOTS`` of ``m`` (16, rows, F) hold
+    the four cells' gradients on entry, all 16 slots hold ``dM`` on return."""
+    s = _stages(m)
+    for c in (0, 3):                      # rows: A = [[1, 0], [1, 1], [1, -1], [0, 1]]
+        np.add(s[0][c], s[3][c], out=s[1][c])
+        np.subtract(s[0][c], s[3][c], out=s[2][c])
+    for r in range(4):                    # columns, the same
+        np.add(s[r][0], s[r][3], out=s[r][1])
+        np.subtract(s[r][0], s[r][3], out=s[r][2])
+
+
+def add_input_gradient(dv, dxp, rows, Ho2, Wo2, scratch):
+    """Add ``B dV B^T`` of every tile onto its 4x4 window of ``dxp`` (tiles overlap by 2).
+
+    dv : (16, n, Ho2, Wo2, C) gradient of the transformed tiles (overwritten)
+    dxp : (N, Hp, Wp, C) gradient of the padded input; samples ``rows`` get added to
+    scratch : (n, Ho2, Wo2, C)
+    """
+    n0, n1 = rows
+    s = _stages(dv)
+
+    def combine(q0, q1, q2, q3):
+        # (q0, q1, q2, q3) <- (q0, q1 - q2 - q3, q1 + q2 - q0, q3): the columns of BT
+        np.subtract(q1, q2, out=scratch)
+        q2 += q1
+        q2 -= q0
+        np.subtract(scratch, q3, out=q1)
+
+    for c in range(4):                    # rows
+        combine(s[0][c], s[1][c], s[2][c], s[3][c])
+    for r in range(4):                    # columns
+        combine(*s[r])
+    target = dxp[n0:n1]
+    for r in range(4):
+        for c in range(4):
+            target[:, r:r + 2 * Ho2 - 1:2, c:c + 2 * Wo2 - 1:2] += s[r][c]
