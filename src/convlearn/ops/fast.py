@@ -586,7 +586,7 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
             # Gradient only to the winning cell. Where ReLU output 0, the forward pass
             # marked no winner, which is the ReLU gate.
             np.multiply(g_all[m0:m1], winner[None, m0:m1] == cells, out=dzc)
-            dk += np.matmul(cols.cells(m0, m1).transpose(0, 2, 1), dzc).sum(axis=0)   # (width, F)
+            dk += _long_products(cols.cells(m0, m1), dzc).sum(axis=0)       # (width, F)
             if db is not None:
                 ones = np.ones(m1 - m0, dtype=dout.dtype)
                 for k in range(P):
@@ -605,6 +605,22 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     dkernel, dbias = _sum_thread_parts(partial)
     dx = _crop(dxp, pads, x_shape[1], x_shape[2]) if need_dx else None       # (N, H, W, C)
     return dx, dkernel.reshape(kernel.shape), dbias
+
+
+# A product a.T @ b summed over many rows (a kernel gradient) runs 1.5-2x faster in
+# OpenBLAS as a sum of products over at most this many rows at a time.
+_PRODUCT_ROWS = 384
+
+
+def _long_products(a, b):
+    """``a[s].T @ b[s]`` for each s: (S, m, C), (S, m, F) -> (S, C, F), in blocks of rows."""
+    m = a.shape[1]
+    blocks = -(-m // _PRODUCT_ROWS)
+    step = -(-m // blocks)
+    out = np.matmul(a[:, :step].transpose(0, 2, 1), b[:, :step])
+    for r in range(step, m, step):
+        out += np.matmul(a[:, r:r + step].transpose(0, 2, 1), b[:, r:r + step])
+    return out
 
 
 def _sum_thread_parts(partial):
@@ -642,7 +658,7 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
         # the bias gradient
         db = np.ones(m1 - m0, dtype=dout.dtype) @ dm[5] if has_bias else None
         v = tiles[:, n0:n1].reshape(16, m1 - m0, C)                          # (16, m, C)
-        dU = np.matmul(v.transpose(0, 2, 1), dm)                             # (16, C, F)
+        dU = _long_products(v, dm)                                           # (16, C, F)
         if need_dx:
             dv = _buffer(workspace, ("tile_grads", i), (16, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
             np.matmul(dm, UT, out=dv.reshape(16, m1 - m0, C))                # (16, m, C)
