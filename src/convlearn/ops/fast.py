@@ -6,6 +6,10 @@ single BLAS call; pooling looks at all windows at once through a strided view.
 The only loops left run over the few offsets inside a kernel or pooling window
 (9 for a 3x3 filter). Tests hold every function here equal to its reference
 twin on random shapes.
+
+One shortcut is not in the reference: when training, a 3x3 convolution
+followed by 2x2 max pooling runs as Winograd's F(2x2, 3x3)
+(:mod:`convlearn.ops.winograd`), the same sums with fewer multiplies.
 """
 
 from __future__ import annotations
