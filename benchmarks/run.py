@@ -78,9 +78,16 @@ TARGETS = {
 # ----------------------------------------------------------------------------- processes
 
 def environment(framework):
-    """Environment for a measured process: the working tree's convlearn, quiet TensorFlow."""
+    """Environment for a measured process: the working tree's convlearn, quiet TensorFlow.
+
+    Python may write bytecode caches (``PYTHONDONTWRITEBYTECODE`` is dropped): pip
+    compiles an installed package's ``.pyc`` files when it installs it, and the
+    peers' are there already, so the untimed first import does the same for the
+    working tree's convlearn. Otherwise every timed import would compile its source.
+    """
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("PYTHONPATH", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if framework == "convlearn":
         env["PYTHONPATH"] = os.path.join(REPO, "src")
     return env

@@ -70,6 +70,23 @@ def test_tutorial_imports_work_with_the_convlearn_prefix(module, name):
     assert getattr(mod, name) is not None
 
 
+def test_datasets_load_on_first_use():
+    """``import convlearn`` leaves the data sets (file and archive modules) for later;
+    ``convlearn.datasets`` still works as an attribute, and unknown names still fail."""
+    import subprocess
+    import sys
+    code = ("import sys, convlearn\n"
+            "assert 'convlearn.datasets' not in sys.modules\n"
+            "assert 'datasets' in dir(convlearn)\n"
+            "assert convlearn.datasets.mnist.load_data\n"
+            "try:\n"
+            "    convlearn.not_a_module\n"
+            "except AttributeError as exc:\n"
+            "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "module 'convlearn' has no attribute 'not_a_module'"
+
+
 def test_import_the_namespaces_themselves():
     """``from tensorflow.keras import layers, models`` works too."""
     from convlearn import callbacks, datasets, layers, losses, models, optimizers, utils  # noqa: F401
