@@ -395,7 +395,7 @@ def test_winograd_tiles_equal_the_direct_convolution(N, Ho2, Wo2, C, F, seed):
     dk = winograd.kernel_gradient(np.matmul(tiles.reshape(16, -1, C).transpose(0, 2, 1), dm))
     dv = np.matmul(dm, winograd.transform_kernel(kernel).transpose(0, 2, 1)).reshape(tiles.shape)
     dx = np.zeros_like(x)
-    winograd.add_input_gradient(dv, dx, (0, N), Ho2, Wo2, np.empty((N, Ho2, Wo2, C)))
+    winograd.add_input_gradient(dv, dx, (0, N), Ho2, Wo2, np.empty((4, N, Ho2, Wo2, C)))
     assert close(dk, r_dk) and close(dx, r_dx)
 
 

@@ -637,6 +637,9 @@ def _sum_thread_parts(partial):
     return dkernel, dbias
 
 
+_CELL_NUMBERS = np.arange(4, dtype=np.uint8).reshape(2, 2, 1, 1)          # the 2x2 cells' numbers
+
+
 def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
     """:func:`conv2d_maxpool_backward` for a forward pass that ran Winograd's F(2x2, 3x3)."""
     _, winner, _, kernel, has_bias, _, _, _, pads, x_shape, padded_shape, (tiles, U) = cache
@@ -654,9 +657,10 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
     def part(i, n0, n1):
         m0, m1 = n0 * S, n1 * S
         dm = _buffer(workspace, ("z", i), (16, longest * S, F), dout.dtype)[:, :m1 - m0]   # (16, m, F)
-        for cell, slot in enumerate(winograd.CELL_SLOTS):
-            # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate)
-            np.multiply(g_all[m0:m1], winner[m0:m1] == cell, out=dm[slot])
+        # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate);
+        # cell (a, b) goes to slot (3a, 3b) of the 4x4 grid of slots
+        cells = dm.reshape((4, 4) + dm.shape[1:])[::3, ::3]                 # (2, 2, m, F)
+        np.multiply(g_all[m0:m1], winner[m0:m1] == _CELL_NUMBERS, out=cells)
         winograd.gradient_slots(dm)                                          # dM = A dY A^T
         # slot (1, 1) of dM is the sum of the four cells' gradients: summed over positions,
         # the bias gradient
@@ -666,7 +670,7 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
         if need_dx:
             dv = _buffer(workspace, ("tile_grads", i), (16, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
             np.matmul(dm, UT, out=dv.reshape(16, m1 - m0, C))                # (16, m, C)
-            scratch = _buffer(workspace, ("tile_scratch", i), (longest, Ho2, Wo2, C), dout.dtype)[:n1 - n0]
+            scratch = _buffer(workspace, ("tile_scratch", i), (4, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
             winograd.add_input_gradient(dv, dxp, (n0, n1), Ho2, Wo2, scratch)
         partial[i] = (dU, db)
 

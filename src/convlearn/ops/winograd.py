@@ -81,9 +81,10 @@ def kernel_gradient(dU):
     return _both_sides(dU.reshape(4, 4, C, F), G.T.astype(dU.dtype))
 
 
-def _stages(slots):
-    """The 4x4 slots as a nested list ``s[row][col]`` of views."""
-    return [[slots[4 * r + c] for c in range(4)] for r in range(4)]
+def _grid(slots):
+    """The 16 slots (16, ...) as a 4x4 grid (4, 4, ...): a view, so that one NumPy call
+    can work on a whole row or column of slots."""
+    return slots.reshape((4, 4) + slots.shape[1:])
 
 
 def transform_input(xp, rows, Ho2, Wo2, out, scratch):
@@ -102,14 +103,14 @@ def transform_input(xp, rows, Ho2, Wo2, out, scratch):
     np.add(r[1], r[2], out=scratch[1])
     np.subtract(r[2], r[1], out=scratch[2])
     np.subtract(r[3], r[1], out=scratch[3])
-    # Column stage: the same combination of the columns 2j+s of every tile column j
-    v = _stages(out)
-    for k in range(4):
-        c = [scratch[k][:, :, s:s + 2 * Wo2 - 1:2] for s in range(4)]  # 4 x (n, Ho2, Wo2, C)
-        np.subtract(c[0], c[2], out=v[k][0])
-        np.add(c[1], c[2], out=v[k][1])
-        np.subtract(c[2], c[1], out=v[k][2])
-        np.subtract(c[3], c[1], out=v[k][3])
+    # Column stage, the same combination of the columns 2j+s of every tile column j,
+    # for the four rows of slots at once
+    c = [scratch[:, :, :, s:s + 2 * Wo2 - 1:2] for s in range(4)]    # 4 x (4, n, Ho2, Wo2, C)
+    v = _grid(out)                                                   # (4, 4, n, Ho2, Wo2, C)
+    np.subtract(c[0], c[2], out=v[:, 0])
+    np.add(c[1], c[2], out=v[:, 1])
+    np.subtract(c[2], c[1], out=v[:, 2])
+    np.subtract(c[3], c[1], out=v[:, 3])
 
 
 def output_cells(m):
@@ -118,30 +119,28 @@ def output_cells(m):
     Returns the four output cells (top-left, top-right, bottom-left,
     bottom-right), views of slots ``CELL_SLOTS`` of ``m``.
     """
-    s = _stages(m)
-    for c in range(4):                    # rows: slot row 0 <- M0 + M1 + M2, slot row 3 <- M1 - M2 + M3
-        s[0][c] += s[1][c]
-        s[0][c] += s[2][c]
-        s[3][c] += s[1][c]
-        s[3][c] -= s[2][c]
-    for r in (0, 3):                      # columns, the same on the two rows left
-        s[r][0] += s[r][1]
-        s[r][0] += s[r][2]
-        s[r][3] += s[r][1]
-        s[r][3] -= s[r][2]
+    s = _grid(m)
+    s[0] += s[1]                          # rows of slots: row 0 <- M0 + M1 + M2,
+    s[0] += s[2]
+    s[3] += s[1]                          # row 3 <- M1 - M2 + M3
+    s[3] -= s[2]
+    e = s[::3]                            # the two rows left, (2, 4, rows, F): columns, the same
+    e[:, 0] += e[:, 1]
+    e[:, 0] += e[:, 2]
+    e[:, 3] += e[:, 1]
+    e[:, 3] -= e[:, 2]
     return [m[k] for k in CELL_SLOTS]
 
 
 def gradient_slots(m):
     """``dM = A dY A^T`` in place: slots ``CELL_SLOTS`` of ``m`` (16, rows, F) hold
     the four cells' gradients on entry, all 16 slots hold ``dM`` on return."""
-    s = _stages(m)
-    for c in (0, 3):                      # rows: A = [[1, 0], [1, 1], [1, -1], [0, 1]]
-        np.add(s[0][c], s[3][c], out=s[1][c])
-        np.subtract(s[0][c], s[3][c], out=s[2][c])
-    for r in range(4):                    # columns, the same
-        np.add(s[r][0], s[r][3], out=s[r][1])
-        np.subtract(s[r][0], s[r][3], out=s[r][2])
+    s = _grid(m)
+    e = s[:, ::3]                         # columns 0 and 3 of slots, (4, 2, rows, F)
+    np.add(e[0], e[3], out=e[1])          # rows: A = [[1, 0], [1, 1], [1, -1], [0, 1]]
+    np.subtract(e[0], e[3], out=e[2])
+    np.add(s[:, 0], s[:, 3], out=s[:, 1])          # columns, the same, on every row
+    np.subtract(s[:, 0], s[:, 3], out=s[:, 2])
 
 
 def add_input_gradient(dv, dxp, rows, Ho2, Wo2, scratch):
@@ -149,10 +148,11 @@ def add_input_gradient(dv, dxp, rows, Ho2, Wo2, scratch):
 
     dv : (16, n, Ho2, Wo2, C) gradient of the transformed tiles (overwritten)
     dxp : (N, Hp, Wp, C) gradient of the padded input; samples ``rows`` get added to
-    scratch : (n, Ho2, Wo2, C)
+    scratch : (4, n, Ho2, Wo2, C)
     """
     n0, n1 = rows
-    s = _stages(dv)
+    n, C = dv.shape[1], dv.shape[-1]
+    s = _grid(dv)                                                    # (4, 4, n, Ho2, Wo2, C)
 
     def combine(q0, q1, q2, q3):
         # (q0, q1, q2, q3) <- (q0, q1 - q2 - q3, q1 + q2 - q0, q3): the columns of BT
@@ -161,11 +161,13 @@ def add_input_gradient(dv, dxp, rows, Ho2, Wo2, scratch):
         q2 -= q0
         np.subtract(scratch, q3, out=q1)
 
-    for c in range(4):                    # rows
-        combine(s[0][c], s[1][c], s[2][c], s[3][c])
-    for r in range(4):                    # columns
-        combine(*s[r])
+    combine(s[0], s[1], s[2], s[3])                                  # rows of slots, all columns at once
+    combine(s[:, 0], s[:, 1], s[:, 2], s[:, 3])                      # columns, all rows at once
+    # Position (r, c) of tile (i, j) lands on pixel (2i + r, 2j + c). For r and c both in
+    # {0, 1} (or both in {2, 3}, ...) the pixels of all tiles are distinct, so one call
+    # adds a 2x2 block of positions: four calls in all.
     target = dxp[n0:n1]
-    for r in range(4):
-        for c in range(4):
-            target[:, r:r + 2 * Ho2 - 1:2, c:c + 2 * Wo2 - 1:2] += s[r][c]
+    for r in (0, 2):
+        for c in (0, 2):
+            window = target[:, r:r + 2 * Ho2, c:c + 2 * Wo2].reshape(n, Ho2, 2, Wo2, 2, C)
+            window += s[r:r + 2, c:c + 2].transpose(2, 3, 0, 4, 1, 5)   # (n, Ho2, 2, Wo2, 2, C)
