@@ -320,6 +320,22 @@ def test_fused_conv_maxpool_one_channel_workspace_with_and_without_bias():
             assert close(db, r_db)
 
 
+@pytest.mark.parametrize("channels", [3, 16])     # im2col, Winograd
+@pytest.mark.parametrize("training", [False, True])
+def test_fused_conv_maxpool_sees_a_changed_bias_with_the_same_workspace(channels, training):
+    """The bias of every cell sits in a reused buffer: it is refilled on every call."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 9, 9, channels))
+    kernel = rng.standard_normal((3, 3, channels, 4))
+    work = {}
+    for _ in range(2):
+        bias = rng.standard_normal(4)
+        out, _ = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), False, training=training,
+                                             workspace=work)
+        assert close(out, unfused(reference, x, kernel, bias, (1, 1), "valid", (2, 2), False,
+                                  np.zeros(out.shape))[0])
+
+
 def test_fused_conv_maxpool_refuses_pooling_windows_over_254_cells():
     x = np.zeros((1, 17, 17, 1))
     with pytest.raises(ValueError, match=r"15x17 = 255 cells .* separately"):
