@@ -652,7 +652,8 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
     g_all = dout.reshape(M, F)                                               # (M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if need_dx else None     # (16, F, C)
-    parts = _thread_parts(N, M * 4 * max(9 * C, F), 200_000)
+    P, K = 4, 9 * C                                                          # 2x2 cells, 3x3 taps
+    parts = _thread_parts(N, M * P * max(K, F), 200_000)                     # the forward pass's split
     longest = max(n1 - n0 for n0, n1 in parts)
     partial = [None] * len(parts)
 

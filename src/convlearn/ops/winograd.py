@@ -58,15 +58,15 @@ def applies(kernel_shape, strides, pool_size):
     return tuple(kernel_shape[:2]) == (3, 3) and tuple(strides) == (1, 1) and tuple(pool_size) == (2, 2)
 
 
-def _both_sides(m, a):
-    """``m[a, b, ...] -> sum_ij m[i, j, ...] * mat[a, i] * mat[b, j]``: (k, k, C, F) -> (r, r, C, F).
+def _both_sides(m, mat):
+    """``out[a, b, ...] = sum_ij mat[a, i] * m[i, j, ...] * mat[b, j]``: (k, k, C, F) -> (r, r, C, F).
 
     Two matrix products over the first two axes (an ``einsum`` of the same is 20x slower).
     """
-    k, r = m.shape[0], a.shape[0]
+    k, r = m.shape[0], mat.shape[0]
     rest = m.shape[2:]
-    rows = np.matmul(a, m.reshape(k, -1)).reshape(r, k, -1)          # (r, k, C*F): first axis done
-    return np.matmul(a, rows).reshape((r, r) + rest)                  # a @ each (k, C*F) slab: second axis
+    rows = np.matmul(mat, m.reshape(k, -1)).reshape(r, k, -1)        # (r, k, C*F): first axis done
+    return np.matmul(mat, rows).reshape((r, r) + rest)                # mat @ each (k, C*F) slab: second axis
 
 
 def transform_kernel(kernel):
