@@ -357,21 +357,24 @@ def test_models_with_huge_pooling_windows_run_unfused():
 
 @pytest.mark.parametrize("threaded", [False, True])
 @pytest.mark.parametrize("relu", [False, True])
-def test_fused_conv_maxpool_in_pieces_of_samples_equals_reference(monkeypatch, threaded, relu):
-    """With one input channel the fused kernel works through a few samples at a time;
-    with one sample per piece (and odd piece boundaries) nothing changes."""
-    monkeypatch.setattr(fast, "_FORWARD_CHUNK_BYTES", 1)
-    monkeypatch.setattr(fast, "_BACKWARD_CHUNK_BYTES", 1)
+@pytest.mark.parametrize("channels", [1, 16])     # im2col with one channel, Winograd
+def test_fused_conv_maxpool_in_pieces_of_samples_equals_reference(monkeypatch, threaded, relu, channels):
+    """With one input channel the fused kernel works through a few samples at a time, and
+    Winograd's products go a piece of samples at a time in big batches; with one sample
+    per piece (and odd piece boundaries) nothing changes."""
+    for budget in ("_FORWARD_CHUNK_BYTES", "_BACKWARD_CHUNK_BYTES", "_WINOGRAD_PIECE_BYTES"):
+        monkeypatch.setattr(fast, budget, 1)
     rng = np.random.default_rng(7)
     n = 65 if threaded else 7                 # enough work to be split between threads, odd halves
-    x = rng.standard_normal((n, 20, 20, 1))
-    kernel = rng.standard_normal((3, 3, 1, 16))
+    x = rng.standard_normal((n, 20, 20, channels))
+    kernel = rng.standard_normal((3, 3, channels, 16))
     bias = rng.standard_normal(16)
     dout = rng.standard_normal((n, 9, 9, 16))
     work = {}
     context = ops.parallel.active() if threaded else contextlib.nullcontext()
     with context:
         out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), relu, workspace=work)
+        assert (cache[-1] is not None) == (channels == 16)          # which path ran
         dx, dk, db = fast.conv2d_maxpool_backward(dout, cache, True, workspace=work)
     # the unfused fast kernels: held equal to the reference loops by the tests above
     r_out, r_dx, r_dk, r_db = unfused(fast if threaded else reference, x, kernel, bias, (1, 1), "valid", (2, 2),

@@ -331,6 +331,15 @@ _BACKWARD_CHUNK_BYTES = 512 * 1024
 # Inference keeps nothing for a backward pass, so every layout works piece by piece,
 # with the im2col matrix of one piece only (a few MiB instead of tens for 256 images).
 _INFERENCE_CHUNK_BYTES = 2 * 1024 * 1024
+# Winograd's 16 products per tile (and their gradients) for at most this many bytes
+# of samples at a time: big batches then need memory for the kept input tiles only.
+# The benchmark's batches of 128 fit in one piece per thread.
+_WINOGRAD_PIECE_BYTES = 16 * 1024 * 1024
+
+
+def _winograd_piece_bytes(S, F, itemsize):
+    """Bytes per sample of the Winograd products (16 slots of S tiles x F filters)."""
+    return 16 * S * F * itemsize
 
 
 def _samples_per_chunk(bytes_per_sample, budget):
@@ -419,7 +428,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         # Winograd F(2x2, 3x3): each 2x2 pooling window is one output tile
         U = winograd.transform_kernel(kernel)                                # (16, C, F)
         tiles = _buffer(workspace, "tiles", (16, N, Ho2, Wo2, C), x.dtype)  # kept for the backward pass
-        per_sample = 0                                                       # works on whole thread parts
+        per_sample = _winograd_piece_bytes(S, F, x.itemsize)
     else:
         if workspace is not None and workspace.get("windows_of") is xp:
             windows = workspace["windows"]        # same input buffer as last step: reuse the view
@@ -442,8 +451,10 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
     zeros = _buffer(workspace, "zeros", (M, F), x.dtype, zeros=True) if relu else None
     if not training:
         budget = _INFERENCE_CHUNK_BYTES
+    elif wino:
+        budget = _WINOGRAD_PIECE_BYTES
     else:
-        budget = _FORWARD_CHUNK_BYTES if cols is not None and cols.taps_major else None   # else whole parts
+        budget = _FORWARD_CHUNK_BYTES if cols.taps_major else None          # else whole thread parts
     step, longest = _pieces(parts, per_sample, budget)
     most = min(step, longest)                                                # samples in the biggest piece
 
@@ -654,27 +665,33 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if need_dx else None     # (16, F, C)
     P, K = 4, 9 * C                                                          # 2x2 cells, 3x3 taps
     parts = _thread_parts(N, M * P * max(K, F), 200_000)                     # the forward pass's split
-    longest = max(n1 - n0 for n0, n1 in parts)
+    step, longest = _pieces(parts, _winograd_piece_bytes(S, F, dout.itemsize), _WINOGRAD_PIECE_BYTES)
+    most = min(step, longest)                                                # samples in the biggest piece
     partial = [None] * len(parts)
 
     def part(i, n0, n1):
-        m0, m1 = n0 * S, n1 * S
-        dm = _buffer(workspace, ("z", i), (16, longest * S, F), dout.dtype)[:, :m1 - m0]   # (16, m, F)
-        # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate);
-        # cell (a, b) goes to slot (3a, 3b) of the 4x4 grid of slots
-        cells = dm.reshape((4, 4) + dm.shape[1:])[::3, ::3]                 # (2, 2, m, F)
-        np.multiply(g_all[m0:m1], winner[m0:m1] == _CELL_NUMBERS, out=cells)
-        winograd.gradient_slots(dm)                                          # dM = A dY A^T
-        # slot (1, 1) of dM is the sum of the four cells' gradients: summed over positions,
-        # the bias gradient
-        db = np.ones(m1 - m0, dtype=dout.dtype) @ dm[5] if has_bias else None
-        v = tiles[:, n0:n1].reshape(16, m1 - m0, C)                          # (16, m, C)
-        dU = _long_products(v, dm)                                           # (16, C, F)
-        if need_dx:
-            dv = _buffer(workspace, ("tile_grads", i), (16, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
-            np.matmul(dm, UT, out=dv.reshape(16, m1 - m0, C))                # (16, m, C)
-            scratch = _buffer(workspace, ("tile_scratch", i), (4, longest, Ho2, Wo2, C), dout.dtype)[:, :n1 - n0]
-            winograd.add_input_gradient(dv, dxp, (n0, n1), Ho2, Wo2, scratch)
+        dU = np.zeros((16, C, F), dtype=dout.dtype)
+        db = np.zeros(F, dtype=dout.dtype) if has_bias else None
+        for c0 in range(n0, n1, step):
+            c1 = min(n1, c0 + step)
+            m0, m1 = c0 * S, c1 * S
+            dm = _buffer(workspace, ("z", i), (16, most * S, F), dout.dtype)[:, :m1 - m0]   # (16, m, F)
+            # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate);
+            # cell (a, b) goes to slot (3a, 3b) of the 4x4 grid of slots
+            cells = dm.reshape((4, 4) + dm.shape[1:])[::3, ::3]             # (2, 2, m, F)
+            np.multiply(g_all[m0:m1], winner[m0:m1] == _CELL_NUMBERS, out=cells)
+            winograd.gradient_slots(dm)                                      # dM = A dY A^T
+            if db is not None:
+                # slot (1, 1) of dM is the sum of the four cells' gradients: summed over
+                # positions, the bias gradient
+                db += np.ones(m1 - m0, dtype=dout.dtype) @ dm[5]
+            dU += _long_products(tiles[:, c0:c1].reshape(16, m1 - m0, C), dm)   # (16, C, F)
+            if need_dx:
+                dv = _buffer(workspace, ("tile_grads", i), (16, most, Ho2, Wo2, C), dout.dtype)[:, :c1 - c0]
+                np.matmul(dm, UT, out=dv.reshape(16, m1 - m0, C))            # (16, m, C)
+                scratch = _buffer(workspace, ("tile_scratch", i), (4, most, Ho2, Wo2, C),
+                                  dout.dtype)[:, :c1 - c0]
+                winograd.add_input_gradient(dv, dxp, (c0, c1), Ho2, Wo2, scratch)
         partial[i] = (dU, db)
 
     parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
