@@ -678,7 +678,7 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
             dm = _buffer(workspace, ("z", i), (16, most * S, F), dout.dtype)[:, :m1 - m0]   # (16, m, F)
             # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate);
             # cell (a, b) goes to slot (3a, 3b) of the 4x4 grid of slots
-            cells = dm.reshape((4, 4) + dm.shape[1:])[::3, ::3]             # (2, 2, m, F)
+            cells = winograd.cell_grid(dm)                                   # (2, 2, m, F)
             np.multiply(g_all[m0:m1], winner[m0:m1] == _CELL_NUMBERS, out=cells)
             winograd.gradient_slots(dm)                                      # dM = A dY A^T
             if db is not None:

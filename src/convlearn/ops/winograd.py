@@ -113,6 +113,12 @@ def transform_input(xp, rows, Ho2, Wo2, out, scratch):
     np.subtract(c[3], c[1], out=v[:, 3])
 
 
+def cell_grid(m):
+    """The slots ``CELL_SLOTS`` of ``m`` (16, rows, F) as a (2, 2, rows, F) view: the
+    output cells in window order, where the backward pass puts their gradients."""
+    return _grid(m)[::3, ::3]
+
+
 def output_cells(m):
     """``Y = A^T M A`` in place on the 16 product slots ``m`` (16, rows, F).
 
