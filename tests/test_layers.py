@@ -245,6 +245,26 @@ def test_dense_on_3d_input_acts_on_last_axis(rng):
     np.testing.assert_allclose(out, np.einsum("ntd,du->ntu", x, kernel) + bias, rtol=1e-12)
 
 
+@pytest.mark.parametrize("batch", [2, 7])
+def test_dense_backward_in_two_parts_equals_backward(batch, rng):
+    # the training step computes a Dense layer's input and weight gradients in two threads
+    layer = layers.Dense(5, activation="relu", dtype=F64, bias_initializer="random_normal")
+    x = rng.standard_normal((batch, 6))
+    layer(x)
+    dout = rng.standard_normal((batch, 5))
+    layer.forward(x, training=True)
+    dx = layer.backward(dout)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    layer.grads.clear()
+    layer.forward(x, training=True)
+    input_gradient, weight_gradients = layer.backward_input_first(dout)
+    weight_gradients()
+    np.testing.assert_allclose(input_gradient(), dx, rtol=1e-12)
+    assert set(layer.grads) == set(grads)
+    for key in grads:
+        np.testing.assert_allclose(layer.grads[key], grads[key], rtol=1e-12)
+
+
 def test_rescaling_maps_pixels_to_unit_range():
     layer = layers.Rescaling(1 / 255)
     out = layer(np.array([[0, 255, 51]], dtype=np.uint8))

@@ -117,6 +117,11 @@ def test_dense_fast_equals_reference(N, D, U, use_bias, seed):
         assert close(db_f, db_r)
     assert fast.dense_backward(dout, cache_f, False)[0] is None
     assert reference.dense_backward(dout, cache_r, False)[0] is None
+    # the input gradient alone (the weight gradients computed elsewhere)
+    for module, cache, dx in ((fast, cache_f, dx_f), (reference, cache_r, dx_r)):
+        alone = module.dense_backward(dout, cache, True, need_weights=False)
+        assert alone[1] is None and alone[2] is None
+        assert close(alone[0], dx)
 
 
 @pytest.mark.parametrize("module", [fast, reference], ids=["fast", "reference"])

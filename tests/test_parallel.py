@@ -190,3 +190,20 @@ def test_runs_with_background_updates_repeat_bit_for_bit(restore_threads):
     first, second = _train_with_background_updates(), _train_with_background_updates()
     for a, b in zip(first, second):
         assert np.array_equal(a, b)
+
+
+def test_background_updates_change_speed_not_results(restore_threads, monkeypatch):
+    # with threads, the big Dense layer's weight gradients and update run in the worker
+    # while the main thread computes its input gradient and the layers below
+    calls = []
+    in_two = layers.Dense.backward_input_first
+    monkeypatch.setattr(layers.Dense, "backward_input_first",
+                        lambda self, dout: calls.append(self.name) or in_two(self, dout))
+    parallel.set_num_threads(1)
+    alone = _train_with_background_updates()
+    assert calls == []
+    parallel.set_num_threads(2)
+    threaded = _train_with_background_updates()
+    assert len(calls) == 20                    # 2 epochs of 10 batches, the Dense(100) only
+    for a, b in zip(alone, threaded):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 
 import numpy as np
 
@@ -461,7 +462,12 @@ class Sequential(Layer):
             if i <= start:
                 if dout is None:
                     break
-                dout = plan[i].backward(dout.astype(plan[i].dtype, copy=False))
+                step = plan[i]
+                if i == split and parallel.threaded() and hasattr(step, "backward_input_first"):
+                    dout = self._backward_with_update(step, dout.astype(step.dtype, copy=False), late, params)
+                    launched = True
+                    continue
+                dout = step.backward(dout.astype(step.dtype, copy=False))
             if i == split:
                 # every weight of steps split.. has its gradient now
                 self._pending = (split, parallel.in_background(opt.apply_some, late, params, self._gradients(late)))
@@ -473,6 +479,29 @@ class Sequential(Layer):
         if not overlap:
             self._finish_update()
         return loss
+
+    def _backward_with_update(self, step, dout, late, params):
+        """Backward pass of the split step, its weight update started in the background.
+
+        The worker computes the step's weight gradients while this thread computes
+        its input gradient; then the worker updates the late group of weights
+        while this thread goes on with the earlier layers. The update waits until
+        the input gradient has read the weights it changes.
+        """
+        input_gradient, weight_gradients = step.backward_input_first(dout)
+        read = threading.Event()
+        opt = self.optimizer
+
+        def update():
+            weight_gradients()
+            read.wait()
+            opt.apply_some(late, params, self._gradients(late))
+
+        self._pending = (self._update_groups[2], parallel.in_background(update))
+        try:
+            return input_gradient()
+        finally:
+            read.set()
 
     def _finish_update(self):
         """Wait for weight updates still running in the background (no-op when none)."""

@@ -77,6 +77,30 @@ class Dense(Layer):
             self.grads["bias"] = dbias                                         # (U,)
         return None if dx is None else dx.reshape(self._x_shape)              # (..., D)
 
+    def backward_input_first(self, dout):
+        """The backward pass in two parts, for the training step: ``(input_gradient, weight_gradients)``.
+
+        ``input_gradient()`` returns what :meth:`backward` returns;
+        ``weight_gradients()`` fills ``grads``. Both only read the weights, so they
+        may run at the same time in two threads, and the weights may change once
+        both have finished.
+        """
+        dz2 = self.activation.backward(dout, self._act_cache).reshape(-1, self.units)   # (N, U)
+
+        def input_gradient():
+            if not self.need_input_grad:
+                return None
+            dx, _, _ = ops.dense_backward(dz2, self._cache, need_dx=True, need_weights=False)
+            return dx.reshape(self._x_shape)                                    # (..., D)
+
+        def weight_gradients():
+            _, dkernel, dbias = ops.dense_backward(dz2, self._cache, need_dx=False)
+            self.grads["kernel"] = dkernel                                      # (D, U)
+            if self.use_bias:
+                self.grads["bias"] = dbias                                      # (U,)
+
+        return input_gradient, weight_gradients
+
     def get_config(self):
         config = super().get_config()
         config.update(

@@ -82,9 +82,9 @@ def dense_forward(x, kernel, bias):
     return _active["module"].dense_forward(x, kernel, bias)
 
 
-def dense_backward(dout, cache, need_dx=True):
+def dense_backward(dout, cache, need_dx=True, need_weights=True):
     """See :func:`convlearn.ops.reference.dense_backward`."""
-    return _active["module"].dense_backward(dout, cache, need_dx)
+    return _active["module"].dense_backward(dout, cache, need_dx, need_weights)
 
 
 __all__ = [

@@ -226,7 +226,7 @@ def _thread_parts(n, work, threshold, minimum=1):
     return parallel.ranges(n, minimum=minimum)
 
 
-def dense_backward(dout, cache, need_dx=True):
+def dense_backward(dout, cache, need_dx=True, need_weights=True):
     """Vectorised twin of :func:`convlearn.ops.reference.dense_backward`.
 
     With threads on, each thread owns a block of input features: it computes
@@ -234,13 +234,20 @@ def dense_backward(dout, cache, need_dx=True):
     """
     x, kernel, has_bias = cache
     N, D = x.shape
-    dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
-    parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8)
     # With fewer samples than units, dx is computed transposed, (kernel @ dout.T).T: BLAS
     # reads the big kernel in its stored order, 1.5x faster than dout @ kernel.T, and the
     # result is a valid (N, D) view. With more samples than units the kernel is small and
     # a contiguous dx is worth more to the layers below (no strided reads there).
     transposed = N < kernel.shape[1]
+    if not need_weights:
+        # the input gradient alone (the training step computes the weight gradients
+        # in its worker thread meanwhile)
+        dx = None
+        if need_dx:
+            dx = (kernel @ dout.T).T if transposed else dout @ kernel.T      # (N, D)
+        return dx, None, None
+    dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
+    parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8)
     if len(parts) == 1:
         dkernel = x.T @ dout                                                 # (D, U)
         dx = None

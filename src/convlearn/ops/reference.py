@@ -234,25 +234,29 @@ def dense_forward(x, kernel, bias):
     return out, (x, kernel, bias is not None)
 
 
-def dense_backward(dout, cache, need_dx=True):
+def dense_backward(dout, cache, need_dx=True, need_weights=True):
     """Gradients of :func:`dense_forward`.
+
+    ``need_dx=False`` skips the input gradient, ``need_weights=False`` the kernel
+    and bias gradients (the training step may compute the two in different threads).
 
     Returns
     -------
     dx : ndarray of shape (N, D), or None
-    dkernel : ndarray, shape (D, U)
+    dkernel : ndarray of shape (D, U), or None
     dbias : ndarray of shape (U,), or None
     """
     x, kernel, has_bias = cache
     N, D = x.shape
     U = kernel.shape[1]
-    dkernel = np.zeros_like(kernel)                           # (D, U)
+    dkernel = np.zeros_like(kernel) if need_weights else None  # (D, U)
     dx = np.zeros_like(x) if need_dx else None                # (N, D)
     for n in range(N):
         for u in range(U):
             g = dout[n, u]
-            dkernel[:, u] += g * x[n, :]
+            if need_weights:
+                dkernel[:, u] += g * x[n, :]
             if need_dx:
                 dx[n, :] += g * kernel[:, u]
-    dbias = dout.sum(axis=0) if has_bias else None            # (U,)
+    dbias = dout.sum(axis=0) if has_bias and need_weights else None   # (U,)
     return dx, dkernel, dbias
