@@ -519,3 +519,52 @@ def test_fused_inference_in_pieces_equals_reference(monkeypatch, channels, use_b
                 reference.conv2d_forward(batch, kernel, bias, (1, 1), "valid")[0], (2, 2), (2, 2), "valid",
                 "max")[0], 0)
             assert cache is None and close(out, expected)
+
+
+# ----------------------------------------------------------------------------
+# BLAS's transpose (the Dense layer's input gradient comes transposed)
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("shape", [(1, 1), (5408, 32), (3, 7), (0, 4)])
+def test_transpose_into_equals_numpy(dtype, shape, rng):
+    from convlearn.ops import blas
+    a = (rng.standard_normal(shape) * 100).astype(dtype)
+    out = np.full(shape[::-1], -1, dtype=dtype)
+    assert blas.transpose_into(a, out) is out
+    np.testing.assert_array_equal(out, a.T)
+
+
+def test_transpose_into_is_blas_where_numpy_uses_openblas():
+    from convlearn.ops import blas
+    if not ops.parallel.can_control_blas():
+        pytest.skip("NumPy's BLAS is not OpenBLAS: the transpose is NumPy's copy")
+    assert np.dtype(np.float32) in blas._library() and np.dtype(np.float64) in blas._library()
+
+
+def test_transpose_into_falls_back_for_views(rng):
+    from convlearn.ops import blas
+    a = rng.standard_normal((6, 8))[:, ::2]                 # not contiguous
+    out = np.empty((4, 6))
+    np.testing.assert_array_equal(blas.transpose_into(a, out), a.T)
+
+
+@pytest.mark.parametrize("channels", [1, 16])      # im2col, Winograd
+def test_fused_backward_takes_a_transposed_gradient(channels, rng):
+    """The Dense layer's input gradient arrives as a transposed view: same result as a contiguous one."""
+    x = rng.standard_normal((8, 12, 12, channels)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, channels, 4)).astype(np.float32)
+    bias = rng.standard_normal(4).astype(np.float32)
+    out, cache = fast.conv2d_maxpool_forward(x, kernel, bias, (1, 1), "valid", (2, 2), True, workspace={})
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    transposed = np.ascontiguousarray(dout.reshape(8, -1).T).T.reshape(out.shape)   # a view
+    assert not transposed.flags.c_contiguous
+    expected = fast.conv2d_maxpool_backward(dout, cache, True)
+    got = fast.conv2d_maxpool_backward(transposed, cache, True, workspace={})
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    plain, plain_cache = fast.conv2d_forward(x, kernel, bias)
+    d = rng.standard_normal(plain.shape).astype(np.float32)
+    d_view = np.ascontiguousarray(d.reshape(8, -1).T).T.reshape(plain.shape)
+    for a, b in zip(fast.conv2d_backward(d_view, plain_cache), fast.conv2d_backward(d, plain_cache)):
+        np.testing.assert_array_equal(a, b)

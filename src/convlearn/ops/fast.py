@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import parallel, winograd
+from . import blas, parallel, winograd
 from .shapes import conv_output_length, padding_amounts
 
 
@@ -80,6 +80,21 @@ def _add_input_gradient(dxp, dout2, kernel, sh, sw, Ho, Wo):
             dxp[:, a:a + sh * (Ho - 1) + 1:sh, b:b + sw * (Wo - 1) + 1:sw, :] += tap.reshape(N, Ho, Wo, C)
 
 
+def _rows_of(a, workspace=None, key="dout_rows"):
+    """``a`` (N, ...) as a C-contiguous matrix (N, values per sample): a view when possible.
+
+    The Dense layer hands back its input gradient transposed (a view of a contiguous
+    (values, N) array, see :func:`dense_backward`); that one is turned the right way
+    round with BLAS's blocked transpose, into a buffer of ``workspace`` if given.
+    """
+    flat = a.reshape(a.shape[0], -1)                         # a view, or a C-ordered copy
+    if flat.flags.c_contiguous:
+        return flat
+    if flat.T.flags.c_contiguous:
+        return blas.transpose_into(flat.T, _buffer(workspace, key, flat.shape, a.dtype))
+    return np.ascontiguousarray(flat)
+
+
 def _crop(xp, pads, H, W):
     (t, _), (l, _) = pads
     return xp[:, t:t + H, l:l + W, :]
@@ -114,7 +129,7 @@ def conv2d_backward(dout, cache, need_dx=True):
     cols, kernel, has_bias, (sh, sw), pads, x_shape, padded_shape = cache
     N, Ho, Wo, F = dout.shape
     kh, kw, C, _ = kernel.shape
-    d2 = dout.reshape(N * Ho * Wo, F)                                # (N*Ho*Wo, F)
+    d2 = _rows_of(dout).reshape(N * Ho * Wo, F)                      # (N*Ho*Wo, F)
     dkernel = (cols.T @ d2).reshape(kernel.shape)                    # (kh, kw, C, F)
     dbias = d2.sum(axis=0) if has_bias else None                     # (F,)
     dx = None
@@ -589,7 +604,7 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
     K = kh * kw * C
     N, Ho2, Wo2 = dout.shape[:3]
     S = Ho2 * Wo2
-    g_all = dout.reshape(M, F)                                               # (M, F)
+    g_all = _rows_of(dout, workspace).reshape(M, F)                          # (M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     parts = _thread_parts(N, M * P * max(K, F), 200_000)
     partial = [None] * len(parts)
@@ -667,7 +682,7 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
     C = kernel.shape[2]
     N, Ho2, Wo2 = dout.shape[:3]
     S = Ho2 * Wo2
-    g_all = dout.reshape(M, F)                                               # (M, F)
+    g_all = _rows_of(dout, workspace).reshape(M, F)                          # (M, F)
     dxp = np.zeros(padded_shape, dtype=dout.dtype) if need_dx else None      # (N, Hp, Wp, C)
     UT = np.ascontiguousarray(U.transpose(0, 2, 1)) if need_dx else None     # (16, F, C)
     P, K = 4, 9 * C                                                          # 2x2 cells, 3x3 taps

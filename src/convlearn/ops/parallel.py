@@ -17,13 +17,14 @@ over the same cores.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import threading
 
 import numpy as np
 
-_state = {"threads": None, "pool": None, "blas": None}
+from . import blas
+
+_state = {"threads": None, "pool": None}
 _lock = threading.Lock()
 
 
@@ -192,28 +193,7 @@ def ranges(n, parts=None, minimum=1):
 
 def _blas_controls():
     """(get, set) functions of the OpenBLAS that NumPy loaded, or None if not found."""
-    if _state["blas"] is None:
-        _state["blas"] = False
-        try:
-            with open("/proc/self/maps") as maps:
-                paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-        except OSError:
-            paths = set()
-        for path in sorted(paths):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for suffix in ("", "64_", "_64"):
-                for prefix in ("scipy_openblas", "openblas"):
-                    getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                    setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                    if getter is not None and setter is not None:
-                        getter.restype = ctypes.c_int
-                        setter.argtypes = [ctypes.c_int]
-                        _state["blas"] = (getter, setter)
-                        return _state["blas"]
-    return _state["blas"] or None
+    return blas.thread_controls()
 
 
 def can_control_blas():
