@@ -470,7 +470,6 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         bias_row = _buffer(workspace, "bias_row", (S, F), x.dtype)           # the bias of every cell, refilled
         bias_row[...] = bias                                                 # each call (np.tile costs ~10 us)
         bias_row = bias_row.reshape(S * F)
-    zeros = _buffer(workspace, "zeros", (M, F), x.dtype, zeros=True) if relu else None
     if not training:
         budget = _INFERENCE_CHUNK_BYTES
     elif wino:
@@ -479,6 +478,9 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
         budget = _FORWARD_CHUNK_BYTES if cols.taps_major else None          # else whole thread parts
     step, longest = _pieces(parts, per_sample, budget)
     most = min(step, longest)                                                # samples in the biggest piece
+    # zeros for the ReLU of one piece (shared by the threads: nothing writes to it)
+    zeros = _buffer(workspace, "zeros", (most * S, F), x.dtype, zeros=True) if relu else None
+    zero = x.dtype.type(0)
 
     def conv_cells(i, c0, c1):
         """The conv output of samples c0..c1-1: P matrices (m, F), one per window cell."""
@@ -519,11 +521,12 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
                 rows += bias_row                                             # long rows: fast broadcast
             if relu:
                 # max(x, 0) against an array of zeros: NumPy's loop for a scalar 0 is ~3x slower
-                np.maximum(zmax, zeros[m0:m1], out=zmax)
+                np.maximum(zmax, zeros[:m1 - m0], out=zmax)
                 if training:
                     # where ReLU gave 0 no cell gets a gradient: mark "no winner" (255) there,
                     # so the backward pass needs no separate ReLU gate
-                    winner[m0:m1] |= np.equal(zmax, zeros[m0:m1]).view(np.uint8) * np.uint8(255)
+                    # (against a scalar: unlike np.maximum, np.equal is 2x faster that way)
+                    winner[m0:m1] |= np.equal(zmax, zero).view(np.uint8) * np.uint8(255)
 
     parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
     out = out.reshape(N, Ho2, Wo2, F)                                        # (N, Ho2, Wo2, F)
