@@ -2,7 +2,7 @@
 
 Usage (from the repository root, after ``bash benchmarks/setup_peers.sh``)::
 
-    python benchmarks/run.py               # full run: 3 rounds, writes results/latest.*
+    python benchmarks/run.py               # full run: 5 rounds, writes results/latest.*
     python benchmarks/run.py --quick       # smoke run on small slices, writes results/smoke.*
 
 Every measurement runs in a fresh process: convlearn under the interpreter that runs
@@ -42,8 +42,9 @@ IMPORT_STATEMENTS = {"convlearn": "import convlearn", "keras": "import keras",
 IMPORT_PAIRS_PER_ROUND = 3  # (bare start, import) pairs timed per framework per round
 
 # Full-run sizes and the smaller ones of a smoke run (--quick).
+# Five rounds: on a shared machine one disturbed round then cannot move a median.
 FULL = {"train_samples": 60000, "test_samples": 10000, "warmup_steps": 200,
-        "predict1_calls": 200, "repeats": 3}
+        "predict1_calls": 200, "repeats": 5}
 QUICK = {"train_samples": 2000, "test_samples": 1000, "warmup_steps": 10,
          "predict1_calls": 20, "repeats": 1}
 
@@ -371,7 +372,7 @@ def parse_args(argv):
         description="Compare convlearn with Keras and PyTorch (see benchmarks/README.md).")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2,000 training and 1,000 test images, one round")
-    parser.add_argument("--repeats", type=int, help="rounds (default 3; 1 with --quick)")
+    parser.add_argument("--repeats", type=int, help="rounds (default 5; 1 with --quick)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated subset of guide,convnet,import")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
