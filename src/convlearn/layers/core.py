@@ -72,10 +72,13 @@ class Dense(Layer):
         """Backward pass starting from the gradient of the pre-activation output."""
         dz2 = dz.reshape(-1, self.units)                                       # (N, U)
         dx, dkernel, dbias = ops.dense_backward(dz2, self._cache, self.need_input_grad)
+        self._keep_gradients(dkernel, dbias)
+        return None if dx is None else dx.reshape(self._x_shape)              # (..., D)
+
+    def _keep_gradients(self, dkernel, dbias):
         self.grads["kernel"] = dkernel                                         # (D, U)
         if self.use_bias:
             self.grads["bias"] = dbias                                         # (U,)
-        return None if dx is None else dx.reshape(self._x_shape)              # (..., D)
 
     def backward_input_first(self, dout):
         """The backward pass in two parts, for the training step: ``(input_gradient, weight_gradients)``.
@@ -95,9 +98,7 @@ class Dense(Layer):
 
         def weight_gradients():
             _, dkernel, dbias = ops.dense_backward(dz2, self._cache, need_dx=False)
-            self.grads["kernel"] = dkernel                                      # (D, U)
-            if self.use_bias:
-                self.grads["bias"] = dbias                                      # (U,)
+            self._keep_gradients(dkernel, dbias)
 
         return input_gradient, weight_gradients
 

@@ -254,17 +254,12 @@ def dense_backward(dout, cache, need_dx=True, need_weights=True):
     # result is a valid (N, D) view. With more samples than units the kernel is small and
     # a contiguous dx is worth more to the layers below (no strided reads there).
     transposed = N < kernel.shape[1]
-    if not need_weights:
-        # the input gradient alone (the training step computes the weight gradients
-        # in its worker thread meanwhile)
-        dx = None
-        if need_dx:
-            dx = (kernel @ dout.T).T if transposed else dout @ kernel.T      # (N, D)
-        return dx, None, None
-    dbias = dout.sum(axis=0) if has_bias else None                           # (U,)
-    parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8)
+    dbias = dout.sum(axis=0) if has_bias and need_weights else None          # (U,)
+    # (without the weight gradients, the training step computes them in its worker
+    # thread meanwhile: this one stays single-threaded)
+    parts = _thread_parts(D, N * D * kernel.shape[1], 1_000_000, minimum=8) if need_weights else [(0, D)]
     if len(parts) == 1:
-        dkernel = x.T @ dout                                                 # (D, U)
+        dkernel = x.T @ dout if need_weights else None                      # (D, U)
         dx = None
         if need_dx:
             dx = (kernel @ dout.T).T if transposed else dout @ kernel.T      # (N, D)
