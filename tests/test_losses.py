@@ -379,3 +379,38 @@ def test_targets_of_rank_one_are_accepted_for_one_output():
     assert y.shape == (2, 1)
     y = losses.SparseCategoricalCrossentropy().prepare_targets(np.array([[1], [2]]), (2, 3))
     assert y.shape == (2,)
+
+
+def test_sparse_predictions_are_the_softmax_bit_for_bit(rng):
+    """The training step takes the metrics' probabilities from the loss instead of the
+    output layer: they must be exactly what the softmax activation computes."""
+    from convlearn.activations import softmax_array
+    for dtype in (np.float32, np.float64):
+        z = (rng.standard_normal((7, 10)) * 4).astype(dtype)
+        loss = losses.SparseCategoricalCrossentropy()
+        y = loss.prepare_targets(np.array([0, 3, 1, 9, 2, 5, 5]), z.shape)
+        loss.forward(y, None, logits=z)
+        p = loss.predictions()
+        assert p.dtype == dtype
+        np.testing.assert_array_equal(p, softmax_array(z))
+
+
+def test_gradient_is_the_same_whether_or_not_predictions_were_asked_for(rng):
+    z = rng.standard_normal((6, 4)).astype(np.float32)
+    y = np.array([0, 3, 1, 1, 2, 0])
+    asked, plain = losses.SparseCategoricalCrossentropy(), losses.SparseCategoricalCrossentropy()
+    asked.forward(y, None, logits=z)
+    p = asked.predictions().copy()
+    plain.forward(y, None, logits=z)
+    np.testing.assert_array_equal(asked.backward(), plain.backward())
+    np.testing.assert_array_equal(asked.predictions(), p)        # the gradient did not change them
+
+
+def test_predictions_are_none_without_logits_or_for_other_losses(rng):
+    z = rng.standard_normal((5, 4))
+    sparse = losses.SparseCategoricalCrossentropy()
+    sparse.forward(np.array([0, 1, 2, 3, 0]), softmax(z))         # probabilities, not fused
+    assert sparse.predictions() is None
+    cce = losses.CategoricalCrossentropy()
+    cce.forward(one_hot(np.array([0, 1, 2, 3, 0])), None, logits=z)
+    assert cce.predictions() is None

@@ -513,3 +513,54 @@ def test_train_on_batch_leaves_no_update_running_when_it_fails(two_threads):
     with pytest.raises(ArithmeticError, match="backward failed"):
         model.train_on_batch(x, y)
     assert model._pending is None
+
+
+def _train_and_record(monkeypatch, predictions_from_loss, loss="sparse_categorical_crossentropy"):
+    """Train the small CNN; count the output layer's activation calls during fit."""
+    from convlearn import losses
+    keras.utils.set_random_seed(3)
+    x, y = bars_dataset(96, seed=1)
+    if loss == "categorical_crossentropy":
+        y = keras.utils.to_categorical(y, 3)
+    model = small_cnn()
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    if not predictions_from_loss:
+        monkeypatch.setattr(losses.SparseCategoricalCrossentropy, "predictions", lambda self: None)
+    softmax = model.layers[-1].activation
+    calls = []
+    original = type(softmax).forward
+    monkeypatch.setattr(type(softmax), "forward", lambda self, z: (calls.append(z.shape), original(self, z))[1])
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    monkeypatch.undo()
+    return model, history.history, len(calls)
+
+
+def test_training_takes_the_softmax_from_the_loss_with_the_same_results(monkeypatch):
+    """In training, sparse cross-entropy hands the metrics the probabilities it computed
+    from the logits, so the output layer skips its own softmax: same weights, same
+    loss and accuracy, bit for bit, as when the layer computes it."""
+    fast, fast_hist, fast_calls = _train_and_record(monkeypatch, True)
+    slow, slow_hist, slow_calls = _train_and_record(monkeypatch, False)
+    assert fast_calls == 0 and slow_calls == 12                  # 2 epochs x 6 batches
+    assert same_weights(fast.get_weights(), slow.get_weights())
+    assert fast_hist == slow_hist
+
+
+def test_other_fused_losses_still_give_the_metrics_probabilities(monkeypatch):
+    model, hist, calls = _train_and_record(monkeypatch, True, loss="categorical_crossentropy")
+    assert calls == 12                                           # computed once per step, for the metrics
+    assert 0.0 <= hist["accuracy"][-1] <= 1.0
+    assert hist["loss"][-1] < hist["loss"][0]
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (Dense(5, activation="softmax"), (4, 6)),
+    (Conv2D(3, 2, activation="sigmoid"), (2, 5, 5, 2)),
+    (keras.layers.Activation("softmax"), (3, 7)),
+])
+def test_forward_logits_is_forward_without_the_activation(layer, shape, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = layer(x)                                               # builds, then the full forward pass
+    logits = layer.forward_logits(x)
+    np.testing.assert_array_equal(layer.logits, logits)
+    np.testing.assert_array_equal(layer.activation.forward(logits)[0], out)

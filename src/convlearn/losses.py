@@ -83,6 +83,11 @@ class Loss:
         """Gradient of the mean loss with respect to ``y_pred`` (or the logits when fused)."""
         return self._backward_logits() if self._fused else self._backward()
 
+    def predictions(self):
+        """After :meth:`forward` from logits: the fused activation's output, if this loss
+        has it at hand (bit for bit what the activation computes), else None."""
+        return None
+
     def prepare_targets(self, y_true, output_shape):
         """Check labels against the model's output shape; return them ready for ``forward``."""
         return _float_targets(y_true)
@@ -239,12 +244,24 @@ class SparseCategoricalCrossentropy(Loss):
         e = np.exp(shifted)
         total = e.sum(axis=-1)                                                # (N,)
         self._cache = (y2, rows, e, total, z.shape)
+        self._probs = None
         # -log softmax(z)[y] = log(sum(exp(z))) - z[y], computed with the shifted scores
         return (np.log(total) - shifted[rows, y2]).reshape(z.shape[:-1])
 
+    def predictions(self):
+        """The softmax of the logits, from the exponentials the loss computed (the
+        training step's metrics use it: the output layer need not compute it again)."""
+        if not self._fused:
+            return None
+        if self._probs is None:
+            y2, rows, e, total, shape = self._cache
+            self._probs = e / total[:, None]                                  # softmax, (N, C)
+        return self._probs.reshape(self._cache[4])
+
     def _backward_logits(self):
         y2, rows, e, total, shape = self._cache
-        d = e / total[:, None]                                                # softmax, (N, C)
+        # softmax, (N, C); a copy of predictions() when the step asked for them
+        d = e / total[:, None] if self._probs is None else self._probs.copy()
         d[rows, y2] -= 1                                                      # minus the one-hot label
         d /= self._count
         return d.reshape(shape)

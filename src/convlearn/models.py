@@ -258,22 +258,26 @@ class Sequential(Layer):
 
     _INFERENCE_CHUNK = 512  # samples per forward pass when nothing needs to be kept for backward
 
-    def _forward_plan(self, x, training):
+    def _forward_plan(self, x, training, logits_last=False):
+        """Run the plan's steps; with ``logits_last`` the last one stops before its activation."""
         if not training and len(x) > self._INFERENCE_CHUNK:
             # Inference is row by row independent: big batches run in chunks so the
             # intermediate arrays stay small (10,000 images at once would need GBs).
             out = None
             for start in range(0, len(x), self._INFERENCE_CHUNK):
-                part = self._forward_plan(x[start:start + self._INFERENCE_CHUNK], False)
+                part = self._forward_plan(x[start:start + self._INFERENCE_CHUNK], False, logits_last)
                 if out is None:
                     out = np.empty((len(x),) + part.shape[1:], dtype=part.dtype)
                 out[start:start + len(part)] = part
             return out
         pending = self._pending
+        last = len(self._plan) - 1
         for i, layer in enumerate(self._plan):
             if pending is not None and i == pending[0]:
                 self._finish_update()           # these weights may still be updating
                 pending = None
+            if i == last and logits_last:
+                return layer.forward_logits(x, training=training)
             x = layer.forward(x, training=training)
         return x
 
@@ -435,9 +439,18 @@ class Sequential(Layer):
         forward pass waits for it (:meth:`_finish_update`) just before it uses
         those weights, so the next batch's first layers overlap with it too.
         """
-        out = self._forward_plan(xb, training=True)
         fused = self._fused
-        loss = self.loss.forward(yb, out, logits=fused.logits if fused is not None else None)
+        if fused is None:
+            out = self._forward_plan(xb, training=True)
+            loss = self.loss.forward(yb, out)
+        else:
+            # the loss works from the output layer's logits; the layer's activation is
+            # computed once, by the loss if it can (softmax), else here for the metrics
+            logits = self._forward_plan(xb, training=True, logits_last=True)
+            loss = self.loss.forward(yb, None, logits=logits)
+            out = self.loss.predictions()
+            if out is None:
+                out, fused._act_cache = fused.activation.forward(logits)
         for m in self.metrics:
             m.update(yb, out)
         dout = self.loss.backward()

@@ -19,6 +19,12 @@ class Activation(Layer):
         out, self._act_cache = self.activation.forward(x)
         return out
 
+    def forward_logits(self, x, training=False):
+        """The input unchanged: it is the activation's input (the logits)."""
+        self.logits = x
+        self._act_cache = None
+        return x
+
     def backward(self, dout):
         return self.activation.backward(dout, self._act_cache)
 

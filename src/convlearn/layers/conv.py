@@ -106,11 +106,17 @@ class Conv2D(Layer):
         return (N, Ho, Wo, self.filters)
 
     def forward(self, x, training=False):
+        z = self.forward_logits(x, training)                                # (N, Ho, Wo, F)
+        out, self._act_cache = self.activation.forward(z)                   # (N, Ho, Wo, F)
+        return out
+
+    def forward_logits(self, x, training=False):
+        """The forward pass without the activation (see ``Dense.forward_logits``)."""
         z, self._cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
                                             self.strides, self.padding)   # (N, Ho, Wo, F)
         self.logits = z
-        out, self._act_cache = self.activation.forward(z)                   # (N, Ho, Wo, F)
-        return out
+        self._act_cache = None
+        return z
 
     def backward(self, dout):
         return self.backward_from_logits(self.activation.backward(dout, self._act_cache))

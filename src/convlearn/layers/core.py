@@ -57,13 +57,23 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False):
+        z = self.forward_logits(x, training)                                   # (..., U)
+        out, self._act_cache = self.activation.forward(z)
+        return out
+
+    def forward_logits(self, x, training=False):
+        """The forward pass without the activation: its input ``z`` (the logits).
+
+        For a loss computed from the logits (cross-entropy after a softmax):
+        the model then calls :meth:`backward_from_logits`, never :meth:`backward`.
+        """
         self._x_shape = x.shape
         x2 = x.reshape(-1, x.shape[-1])                                        # (N, D)
         z, self._cache = ops.dense_forward(x2, self.params["kernel"], self.params.get("bias"))  # (N, U)
         z = z.reshape(x.shape[:-1] + (self.units,))                            # (..., U)
         self.logits = z
-        out, self._act_cache = self.activation.forward(z)
-        return out
+        self._act_cache = None
+        return z
 
     def backward(self, dout):
         return self.backward_from_logits(self.activation.backward(dout, self._act_cache))
