@@ -312,6 +312,25 @@ def test_accuracy_with_integer_labels_is_sparse_categorical_accuracy():
     assert model.metrics[0].name == "accuracy"                 # the key in history.history stays "accuracy"
 
 
+def test_sparse_accuracy_counts_hits_like_the_mean_of_its_values(rng):
+    """SparseCategoricalAccuracy.update counts hits directly; the running result must be
+    the mean of the per-sample values over every batch seen, as a plain float."""
+    metric = keras.metrics.SparseCategoricalAccuracy()
+    seen = []
+    for n in (32, 32, 7):
+        scores = rng.random((n, 10), dtype=np.float32)
+        labels = rng.integers(0, 10, n)
+        labels[: n // 2] = scores[: n // 2].argmax(axis=1)               # some hits for sure
+        metric.update(labels, scores)
+        seen.append(metric.values(labels, scores))
+    assert type(metric.result()) is float
+    assert metric.result() == float(np.mean(np.concatenate(seen), dtype=np.float64))
+    column = rng.integers(0, 10, (5, 1))                                 # labels as a column
+    metric.reset()
+    metric.update(column, np.eye(10, dtype=np.float32)[column[:, 0]])
+    assert metric.result() == 1.0
+
+
 def test_accuracy_with_one_hot_labels_is_categorical_accuracy():
     x, y = bars_dataset(40)
     model = small_cnn()

@@ -622,7 +622,10 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
             dzc = dz[:, :m1 - m0]                                            # (P, m, F)
             # Gradient only to the winning cell. Where ReLU output 0, the forward pass
             # marked no winner, which is the ReLU gate.
-            np.multiply(g_all[m0:m1], winner[None, m0:m1] == cells, out=dzc)
+            # (the comparison written straight into dzc as 1.0 / 0.0, then scaled in place:
+            # ~10% faster than multiplying by a temporary array of booleans)
+            np.equal(winner[None, m0:m1], cells, out=dzc, casting="unsafe")
+            np.multiply(dzc, g_all[m0:m1], out=dzc)
             dk += _long_products(cols.cells(m0, m1), dzc).sum(axis=0)       # (width, F)
             if db is not None:
                 ones = np.ones(m1 - m0, dtype=dout.dtype)
@@ -699,7 +702,8 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
             # the pooled gradient goes to the winning cell only (255, "no winner", is the ReLU gate);
             # cell (a, b) goes to slot (3a, 3b) of the 4x4 grid of slots
             cells = winograd.cell_grid(dm)                                   # (2, 2, m, F)
-            np.multiply(g_all[m0:m1], winner[m0:m1] == _CELL_NUMBERS, out=cells)
+            np.equal(winner[m0:m1], _CELL_NUMBERS, out=cells, casting="unsafe")   # 1.0 / 0.0
+            np.multiply(cells, g_all[m0:m1], out=cells)
             winograd.gradient_slots(dm)                                      # dM = A dY A^T
             if db is not None:
                 # slot (1, 1) of dM is the sum of the four cells' gradients: summed over
