@@ -414,3 +414,15 @@ def test_predictions_are_none_without_logits_or_for_other_losses(rng):
     cce = losses.CategoricalCrossentropy()
     cce.forward(one_hot(np.array([0, 1, 2, 3, 0])), None, logits=z)
     assert cce.predictions() is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 32, 1000])
+def test_forward_returns_exactly_numpy_mean_of_the_per_sample_losses(dtype, n, rng):
+    """forward() averages without np.mean's Python layers; the value must not move a bit."""
+    z = (rng.standard_normal((n, 10)) * 3).astype(dtype)
+    labels = rng.integers(0, 10, n)
+    loss = losses.SparseCategoricalCrossentropy()
+    value = loss.forward(labels, None, logits=z)
+    per_sample = losses.SparseCategoricalCrossentropy()._forward_logits(labels, z)
+    assert value == float(np.mean(per_sample))
