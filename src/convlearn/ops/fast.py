@@ -381,19 +381,23 @@ def _grow_only(workspace, key, size, dtype):
     return buf[:size]
 
 
-def _first_max_index(z, zmax):
+def _first_max_index(z, zmax, out=None):
     """Index (0 .. P-1) of the first slab of ``z`` (P, M, F), or list of P (M, F) arrays,
-    equal to ``zmax``, as uint8.
+    equal to ``zmax``, as uint8 (written into ``out`` if given).
 
     Computed as nested products ``n0 * (1 + n1 * (1 + n2 * ...))`` where
     ``n_k = (z[k] != zmax)``: cheap whole-array arithmetic on bytes instead of
     P masked assignments (which are ~10x slower in NumPy).
     """
     P = len(z)
+    if out is None:
+        out = np.empty(zmax.shape, dtype=np.uint8)
     if P == 1:
-        return np.zeros(zmax.shape, dtype=np.uint8)
+        out[...] = 0
+        return out
     one = np.uint8(1)
-    idx = np.not_equal(z[P - 2], zmax).view(np.uint8)                       # (M, F)
+    idx = out
+    np.not_equal(z[P - 2], zmax, out=idx.view(np.bool_))                     # (M, F)
     for k in range(P - 3, -1, -1):
         idx += one
         idx *= np.not_equal(z[k], zmax).view(np.uint8)
@@ -510,7 +514,7 @@ def conv2d_maxpool_forward(x, kernel, bias, strides, padding, pool_size, relu, t
             for k in range(2, P):
                 np.maximum(zmax, zc[k], out=zmax)                            # max over the window cells
             if training:
-                winner[m0:m1] = _first_max_index(zc, zmax)                   # which cell won
+                _first_max_index(zc, zmax, out=winner[m0:m1])                # which cell won
             if bias_row is not None:
                 rows = zmax.reshape(c1 - c0, S * F)                          # one row per sample
                 rows += bias_row                                             # long rows: fast broadcast
