@@ -409,6 +409,7 @@ def test_gradient_is_the_same_whether_or_not_predictions_were_asked_for(rng):
 def test_predictions_are_none_without_logits_or_for_other_losses(rng):
     z = rng.standard_normal((5, 4))
     sparse = losses.SparseCategoricalCrossentropy()
+    assert sparse.predictions() is None                           # nothing computed yet
     sparse.forward(np.array([0, 1, 2, 3, 0]), softmax(z))         # probabilities, not fused
     assert sparse.predictions() is None
     cce = losses.CategoricalCrossentropy()

@@ -253,7 +253,7 @@ class SparseCategoricalCrossentropy(Loss):
     def predictions(self):
         """The softmax of the logits, from the exponentials the loss computed (the
         training step's metrics use it: the output layer need not compute it again)."""
-        if not self._fused:
+        if not getattr(self, "_fused", False):      # no forward from logits yet
             return None
         if self._probs is None:
             y2, rows, e, total, shape = self._cache

@@ -630,10 +630,10 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
             # ~10% faster than multiplying by a temporary array of booleans)
             np.equal(winner[None, m0:m1], cells, out=dzc, casting="unsafe")
             np.multiply(dzc, g_all[m0:m1], out=dzc)
-            # (the one-channel pieces are a few samples, short enough for one product each:
-            # 19 against 22 us for 4 samples in blocks of _PRODUCT_ROWS)
-            dk += _long_products(cols.cells(m0, m1), dzc,
-                                 rows=m1 - m0 if cols.taps_major else None).sum(axis=0)   # (width, F)
+            # (a one-channel piece of a few small images is short enough for one product:
+            # 19 against 22 us for 4 samples of 28x28 in blocks of _PRODUCT_ROWS)
+            one = cols.taps_major and m1 - m0 <= _ONE_PRODUCT_ROWS
+            dk += _long_products(cols.cells(m0, m1), dzc, rows=m1 - m0 if one else None).sum(axis=0)  # (width, F)
             if db is not None:
                 ones = np.ones(m1 - m0, dtype=dout.dtype)
                 for k in range(P):
@@ -657,6 +657,9 @@ def conv2d_maxpool_backward(dout, cache, need_dx=True, workspace=None):
 # A product a.T @ b summed over many rows (a kernel gradient) runs 1.5-2x faster in
 # OpenBLAS as a sum of products over at most this many rows at a time.
 _PRODUCT_ROWS = 384
+# ... except for up to this many rows, where one product is faster (the one-channel
+# backward pass's pieces of a few samples: 676 rows for 4 MNIST images)
+_ONE_PRODUCT_ROWS = 2048
 
 
 def _long_products(a, b, rows=None):
