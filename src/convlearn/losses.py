@@ -255,10 +255,10 @@ class SparseCategoricalCrossentropy(Loss):
         training step's metrics use it: the output layer need not compute it again)."""
         if not getattr(self, "_fused", False):      # no forward from logits yet
             return None
+        y2, rows, e, total, shape = self._cache
         if self._probs is None:
-            y2, rows, e, total, shape = self._cache
             self._probs = e / total[:, None]                                  # softmax, (N, C)
-        return self._probs.reshape(self._cache[4])
+        return self._probs.reshape(shape)
 
     def _backward_logits(self):
         y2, rows, e, total, shape = self._cache
