@@ -34,7 +34,9 @@ DEFAULT_PEERS_PYTHON = os.path.join(HERE, ".venv-peers", "bin", "python")
 
 FRAMEWORKS = ("convlearn", "keras", "torch")
 TITLES = {"convlearn": "convlearn", "keras": "Keras", "torch": "PyTorch"}
-WORKLOADS = ("guide", "convnet", "import")
+# The training workloads and the data set each trains on (a module of convlearn.datasets).
+WORKLOAD_DATA = {"guide": "mnist", "convnet": "mnist", "residual": "fashion_mnist"}
+WORKLOADS = (*WORKLOAD_DATA, "import")
 
 # What "import time" imports: what a user of each framework writes first.
 IMPORT_STATEMENTS = {"convlearn": "import convlearn", "keras": "import keras",
@@ -66,6 +68,7 @@ NO_RATIO = {"train_accuracy"}
 TARGETS = {
     ("guide", "train_epoch_s"): [("keras", 0.6), ("torch", 0.45)],
     ("convnet", "train_epoch_s"): [("keras", 0.8), ("torch", 0.8)],
+    ("residual", "train_epoch_s"): [("keras", 0.7), ("torch", 0.7)],
     ("guide", "predict_batch32_s"): [("keras", 0.5)],
     ("convnet", "predict_batch32_s"): [("keras", 0.5)],
     ("guide", "predict1_ms"): [("torch", 1.0)],
@@ -156,10 +159,17 @@ def measure_import(python, framework):
 def ensure_data(source, python):
     """Return the path of the cached ``.npz`` arrays, exporting them first if needed.
 
+    Parameters
+    ----------
+    source : str
+        A data set of :data:`WORKLOAD_DATA` (``"mnist"``, ``"fashion_mnist"``) or
+        ``"random"``.
+
     Raises
     ------
     SystemExit
-        If convlearn's MNIST loader cannot export the arrays.
+        If convlearn's loader cannot export the arrays; the message ends with the
+        loader's own, which says how to get missing files.
     """
     path = os.path.join(CACHE_DIR, f"{source}.npz")
     if not os.path.exists(path):
@@ -167,8 +177,10 @@ def ensure_data(source, python):
         result = run_json(python, [WORKER, "export", "--source", source, "--out", path],
                           "convlearn", timeout=600)
         if "error" in result:
-            hint = " Use --data random until the loader exists." if source == "mnist" else ""
-            raise SystemExit(f"could not export the {source} arrays: {result['error']}.{hint}")
+            details = "\n".join(result.get("stderr_tail", []))
+            raise SystemExit(f"could not export the {source} arrays: {result['error']}.\n"
+                             f"{details}\nTo run on random arrays of the same shapes "
+                             "instead, pass --data random.")
     return path
 
 
@@ -271,7 +283,7 @@ def table_rows(summary, frameworks, settings):
     """The table as a list of dicts, one per (workload, metric) that has any value."""
     sizes = {"train": settings["train_samples"], "test": settings["test_samples"]}
     specs = [(w, key, label.format(**sizes), unit)
-             for w in ("guide", "convnet") for key, label, unit in WORKLOAD_ROWS]
+             for w in WORKLOAD_DATA for key, label, unit in WORKLOAD_ROWS]
     specs.append(("import", "import_s", "import time", "s"))
     rows = []
     for workload, key, label, unit in specs:
@@ -324,8 +336,9 @@ def markdown_report(report):
     lines = ["# convlearn benchmark", ""]
     if s["quick"]:
         lines += ["**Smoke run (`--quick`) on small slices: these figures are not results.**", ""]
-    if s["data"] != "mnist":
-        lines += [f"**Data: {s['data']} arrays of MNIST's shapes, not MNIST.**", ""]
+    if s["data"] != "real":
+        lines += [f"**Data: {s['data']} arrays of MNIST's shapes, not MNIST or Fashion-MNIST.**",
+                  ""]
     versions = ", ".join(f"{name} {v}" for name, v in sorted(report["versions"].items()))
     lines += [
         f"- Date: {report['date']}; run took {report['duration_s'] / 60:.1f} min",
@@ -374,11 +387,12 @@ def parse_args(argv):
                         help="smoke run: 2,000 training and 1,000 test images, one round")
     parser.add_argument("--repeats", type=int, help="rounds (default 5; 1 with --quick)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of guide,convnet,import")
+                        help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                         help="comma-separated subset of convlearn,keras,torch")
-    parser.add_argument("--data", choices=["mnist", "random"], default="mnist",
-                        help="MNIST from convlearn's loader, or random arrays of its shapes")
+    parser.add_argument("--data", choices=["real", "random"], default="real",
+                        help="each workload's data set (MNIST, Fashion-MNIST) from convlearn's "
+                             "loaders, or random arrays of the same shapes")
     parser.add_argument("--peers-python", default=DEFAULT_PEERS_PYTHON,
                         help="interpreter with tensorflow-cpu and torch installed")
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
@@ -413,8 +427,9 @@ def main(argv=None):
     settings = {"quick": args.quick, "repeats": args.repeats, "data": args.data,
                 "frameworks": args.frameworks, "workloads": args.workloads,
                 "threads": args.threads, **{k: v for k, v in sizes.items() if k != "repeats"}}
-    training = [w for w in args.workloads if w != "import"]
-    data_path = ensure_data(args.data, sys.executable) if training else None
+    data_paths = {w: ensure_data(WORKLOAD_DATA[w] if args.data == "real" else args.data,
+                                 sys.executable)
+                  for w in args.workloads if w in WORKLOAD_DATA}
     started, machine = time.perf_counter(), machine_info()
 
     if "import" in args.workloads:  # one untimed import fills the disk cache and .pyc files
@@ -430,7 +445,7 @@ def main(argv=None):
                 else:
                     result = run_json(pythons[framework], [
                         WORKER, "measure", "--framework", framework, "--workload", workload,
-                        "--data", data_path, "--threads", str(args.threads),
+                        "--data", data_paths[workload], "--threads", str(args.threads),
                         "--train-samples", str(sizes["train_samples"]),
                         "--test-samples", str(sizes["test_samples"]),
                         "--warmup-steps", str(sizes["warmup_steps"]),
@@ -441,7 +456,10 @@ def main(argv=None):
                 shown = result.get("error") or ", ".join(
                     f"{k}={result[k]:.4g}" for k in ("train_epoch_s", "predict_batch32_s",
                                                      "predict1_ms", "import_s") if k in result)
-                print(f"[round {round_no}/{args.repeats}] {workload:7s} {framework:9s} {shown}",
+                if "trainable_params" in result:
+                    shown += (f", params={result['trainable_params']:,} trainable + "
+                              f"{result['non_trainable_params']:,} non-trainable")
+                print(f"[round {round_no}/{args.repeats}] {workload:8s} {framework:9s} {shown}",
                       file=sys.stderr, flush=True)
 
     versions = {}
@@ -464,7 +482,7 @@ def main(argv=None):
     }
     markdown = markdown_report(report)
     print(markdown)
-    name = "latest" if not args.quick and args.data == "mnist" else "smoke"
+    name = "latest" if not args.quick and args.data == "real" else "smoke"
     write_atomic(os.path.join(RESULTS_DIR, f"{name}.json"), json.dumps(report, indent=1) + "\n")
     write_atomic(os.path.join(RESULTS_DIR, f"{name}.md"), markdown)
     print(f"written: benchmarks/results/{name}.md and {name}.json", file=sys.stderr)

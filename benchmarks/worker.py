@@ -3,12 +3,13 @@
 Two subcommands:
 
 ``measure``
-    Import one framework (convlearn, Keras or PyTorch), load the MNIST arrays from
-    the harness's ``.npz`` cache, build one workload's model, and time a training
-    epoch, ``predict`` on the test images (batch 32 and one batch of all images) and
-    ``predict`` on a single image. Prints one JSON object on the last line of stdout.
+    Import one framework (convlearn, Keras or PyTorch), load a workload's arrays
+    (MNIST or Fashion-MNIST) from the harness's ``.npz`` cache, build the workload's
+    model, and time a training epoch, ``predict`` on the test images (batch 32 and one
+    batch of all images) and ``predict`` on a single image. Prints one JSON object on
+    the last line of stdout.
 ``export``
-    Write the MNIST arrays that convlearn's loader returns (or seeded random data
+    Write the arrays that one of convlearn's loaders returns (or seeded random data
     of the same shapes) to an ``.npz`` file, so that every framework trains on the
     same arrays and the peers' environment never downloads anything.
 
@@ -27,6 +28,9 @@ import time
 import numpy as np
 
 NUM_CLASSES = 10
+WORKLOADS = ("guide", "convnet", "residual")
+DATASETS = ("mnist", "fashion_mnist")  # modules of convlearn.datasets, all of MNIST's shapes
+RESIDUAL_FILTERS = (32, 64)  # the residual workload's blocks, one per entry
 
 
 # ----------------------------------------------------------------------------- data
@@ -38,19 +42,20 @@ def export_data(out_path, source):
     ----------
     out_path : str
         Destination file; written atomically (temporary file, then ``os.replace``).
-    source : {"mnist", "random"}
-        ``"mnist"`` takes the arrays from ``convlearn.datasets.mnist.load_data()``;
-        ``"random"`` makes seeded random images and labels of the same shapes.
+    source : {"mnist", "fashion_mnist", "random"}
+        A name in :data:`DATASETS` takes the arrays from that module's ``load_data()``
+        in ``convlearn.datasets``; ``"random"`` makes seeded random images and labels
+        of the same shapes.
 
     Raises
     ------
     ValueError
         If the loader returns arrays of unexpected shape or dtype.
     """
-    if source == "mnist":
-        from convlearn.datasets import mnist
+    if source in DATASETS:
+        from convlearn import datasets
 
-        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        (x_train, y_train), (x_test, y_test) = getattr(datasets, source).load_data()
     else:
         rng = np.random.default_rng(0)
         x_train = rng.integers(0, 256, size=(60000, 28, 28), dtype=np.uint8)
@@ -66,7 +71,7 @@ def export_data(out_path, source):
             raise ValueError(
                 f"the benchmark expects {name} of shape {shape} and dtype uint8; the "
                 f"{source} source gave shape {array.shape} and dtype {array.dtype}. "
-                "Check convlearn.datasets.mnist.load_data().")
+                f"Check convlearn.datasets.{source}.load_data().")
         arrays[name] = array
     directory = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(directory, exist_ok=True)
@@ -121,6 +126,11 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def count_scalars(arrays):
+    """Total number of scalars in a list of arrays or tensors (anything with a ``shape``)."""
+    return int(sum(np.prod(a.shape) for a in arrays))
+
+
 def warmup_size(steps, batch_size, n_samples):
     """Number of samples for a warm-up of ``steps`` full batches plus the last, partial one.
 
@@ -150,6 +160,8 @@ def keras_like_model(keras, layers, workload):
             layers.Dense(NUM_CLASSES, activation="softmax"),  # (N, 10)
         ])
         return model, "sparse_categorical_crossentropy", 32
+    if workload == "residual":
+        return keras_like_residual(keras, layers), "sparse_categorical_crossentropy", 64
     model = keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         layers.Conv2D(32, (3, 3), activation="relu"),  # (N, 26, 26, 32)
@@ -161,6 +173,40 @@ def keras_like_model(keras, layers, workload):
         layers.Dense(NUM_CLASSES, activation="softmax"),  # (N, 10)
     ])
     return model, "categorical_crossentropy", 128
+
+
+def keras_like_residual(keras, layers):
+    """The residual workload's model, built with the functional API.
+
+    A residual CNN with batch normalisation in the shape of Keras's "image
+    classification from scratch" example, narrowed for 28x28 images: a strided stem,
+    one block per entry of :data:`RESIDUAL_FILTERS` (two 3x3 convolutions, a strided
+    3x3 max-pool, plus a strided 1x1 convolution of the block's input as the
+    shortcut), a last 3x3 convolution, global average pooling and dropout.
+    """
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(16, 3, strides=2, padding="same")(inputs)  # (N, 14, 14, 16)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    previous = x  # the block's input, which its shortcut starts from
+    for filters in RESIDUAL_FILTERS:  # (N, 14, 14, 16) -> (N, 7, 7, 32) -> (N, 4, 4, 64)
+        x = layers.Activation("relu")(x)
+        x = layers.Conv2D(filters, 3, padding="same")(x)  # (N, H, W, F), F = filters
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.Conv2D(filters, 3, padding="same")(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)  # (N, H/2, W/2, F), rounded up
+        shortcut = layers.Conv2D(filters, 1, strides=2, padding="same")(previous)  # the same shape
+        x = layers.add([x, shortcut])
+        previous = x
+    x = layers.Conv2D(128, 3, padding="same")(x)  # (N, 4, 4, 128)
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)  # (N, 128)
+    x = layers.Dropout(0.25)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)  # (N, 10)
+    return keras.Model(inputs, outputs)
 
 
 def measure_keras_like(keras, layers, workload, x_train, y_train, x_test, settings,
@@ -198,7 +244,9 @@ def measure_keras_like(keras, layers, workload, x_train, y_train, x_test, settin
     result = {"train_epoch_s": time_once(train_epoch), "peak_rss_mib": peak_rss_mib(),
               "train_loss": float(history["loss"][-1]),
               "train_accuracy": float(history["accuracy"][-1]),
-              "batch_size": batch_size, "warmup_samples": n_warm}
+              "batch_size": batch_size, "warmup_samples": n_warm,
+              "trainable_params": count_scalars(model.trainable_weights),
+              "non_trainable_params": count_scalars(model.non_trainable_weights)}
 
     n_warm_predict = warmup_size(1, 32, len(x_test))
     model.predict(x_test[:n_warm_predict], verbose=0)
@@ -246,20 +294,15 @@ def measure_convlearn(workload, x_train, y_train, x_test, settings):
 
 # ----------------------------------------------------------------------------- PyTorch
 
-def measure_torch(workload, x_train, y_train, x_test, settings):
-    """Measure PyTorch with the same models, written as a plain training loop.
+def torch_model(nn, workload):
+    """Build a workload's network in PyTorch (NCHW), returning logits.
 
-    Images are viewed in PyTorch's NCHW layout (no copy, as there is one channel). The network
-    returns logits and is trained with ``CrossEntropyLoss`` (softmax fused into the
-    loss); prediction applies the softmax so that every framework returns probabilities.
-    Adam uses Keras's defaults (learning rate 1e-3, epsilon 1e-7); weights use
-    Glorot-uniform and zero biases as in Keras.
+    Returns
+    -------
+    net, batch_size, one_hot
+        ``one_hot``: whether the loss takes one-hot targets (categorical cross-entropy)
+        rather than class indices.
     """
-    import torch
-    from torch import nn
-
-    torch.manual_seed(settings["seed"])
-    torch.set_num_threads(settings["threads"])
     if workload == "guide":
         net = nn.Sequential(
             nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
@@ -268,18 +311,99 @@ def measure_torch(workload, x_train, y_train, x_test, settings):
             nn.Linear(32 * 13 * 13, 100), nn.ReLU(),  # (N, 100)
             nn.Linear(100, NUM_CLASSES),  # (N, 10)
         )
-        batch_size, one_hot = 32, False
-    else:
-        net = nn.Sequential(
-            nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
-            nn.MaxPool2d(2),  # (N, 32, 13, 13)
-            nn.Conv2d(32, 64, 3), nn.ReLU(),  # (N, 64, 11, 11)
-            nn.MaxPool2d(2),  # (N, 64, 5, 5)
-            nn.Flatten(),  # (N, 1600)
-            nn.Dropout(0.5),
-            nn.Linear(64 * 5 * 5, NUM_CLASSES),  # (N, 10)
-        )
-        batch_size, one_hot = 128, True
+        return net, 32, False
+    if workload == "residual":
+        return torch_residual(nn), 64, False
+    net = nn.Sequential(
+        nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
+        nn.MaxPool2d(2),  # (N, 32, 13, 13)
+        nn.Conv2d(32, 64, 3), nn.ReLU(),  # (N, 64, 11, 11)
+        nn.MaxPool2d(2),  # (N, 64, 5, 5)
+        nn.Flatten(),  # (N, 1600)
+        nn.Dropout(0.5),
+        nn.Linear(64 * 5 * 5, NUM_CLASSES),  # (N, 10)
+    )
+    return net, 128, True
+
+
+def torch_residual(nn):
+    """The residual workload's network (see :func:`keras_like_residual`) in PyTorch.
+
+    TensorFlow's ``padding="same"`` puts the odd row and column of padding at the
+    bottom and right when a strided window does not fit evenly; PyTorch's own padding
+    is symmetric. So the strided convolutions and max-pools pad explicitly, as
+    TensorFlow does (max-pools with -inf), and the models compute the same function.
+    Batch normalisation uses Keras's defaults: epsilon 1e-3 and a moving-average
+    momentum of 0.99, which PyTorch writes as ``momentum=0.01``.
+    """
+    functional = nn.functional
+
+    def pad_same(x, kernel, stride, value=0.0):
+        """Pad NCHW ``x`` as TensorFlow's ``padding="same"`` does for this window."""
+        pads = []
+        for size in (x.shape[3], x.shape[2]):  # F.pad lists the last axis first: W, then H
+            out = -(-size // stride)  # ceil(size / stride)
+            total = max((out - 1) * stride + kernel - size, 0)
+            pads += [total // 2, total - total // 2]  # the odd one after
+        return functional.pad(x, pads, value=value) if any(pads) else x
+
+    def batch_norm(channels):
+        return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01)
+
+    class Block(nn.Module):
+        """Two 3x3 convolutions and a strided max-pool, plus a strided 1x1 shortcut."""
+
+        def __init__(self, channels, filters):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(channels, filters, 3, padding=1), batch_norm(filters)
+            self.conv2, self.bn2 = nn.Conv2d(filters, filters, 3, padding=1), batch_norm(filters)
+            self.shortcut = nn.Conv2d(channels, filters, 1, stride=2)
+
+        def forward(self, x):  # (N, C, H, W)
+            out = functional.relu(self.bn1(self.conv1(functional.relu(x))))  # (N, F, H, W)
+            out = self.bn2(self.conv2(out))
+            out = pad_same(out, 3, 2, value=-float("inf"))
+            out = functional.max_pool2d(out, 3, 2)  # (N, F, H/2, W/2), rounded up
+            return out + self.shortcut(pad_same(x, 1, 2))
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.stem_bn = nn.Conv2d(1, 16, 3, stride=2), batch_norm(16)
+            channels = (16, *RESIDUAL_FILTERS)
+            self.blocks = nn.Sequential(*[Block(c, f) for c, f in zip(channels, RESIDUAL_FILTERS)])
+            self.head, self.head_bn = nn.Conv2d(channels[-1], 128, 3, padding=1), batch_norm(128)
+            self.dropout = nn.Dropout(0.25)
+            self.dense = nn.Linear(128, NUM_CLASSES)
+
+        def forward(self, x):  # (N, 1, 28, 28)
+            x = functional.relu(self.stem_bn(self.stem(pad_same(x, 3, 2))))  # (N, 16, 14, 14)
+            x = self.blocks(x)  # (N, 64, 4, 4)
+            x = functional.relu(self.head_bn(self.head(x)))  # (N, 128, 4, 4)
+            x = self.dropout(x.mean(dim=(2, 3)))  # (N, 128)
+            return self.dense(x)  # (N, 10)
+
+    return Residual()
+
+
+def measure_torch(workload, x_train, y_train, x_test, settings):
+    """Measure PyTorch with the same models, written as a plain training loop.
+
+    Images are viewed in PyTorch's NCHW layout (no copy, as there is one channel). The network
+    returns logits and is trained with ``CrossEntropyLoss`` (softmax fused into the
+    loss); prediction applies the softmax so that every framework returns probabilities.
+    Adam uses Keras's defaults (learning rate 1e-3, epsilon 1e-7); weights use
+    Glorot-uniform and zero biases as in Keras (batch normalisation starts, as in
+    Keras, at scale 1 and offset 0). Parameters are counted as Keras counts them: the
+    trainable ones, and the floating-point buffers (batch normalisation's moving mean
+    and variance) as non-trainable.
+    """
+    import torch
+    from torch import nn
+
+    torch.manual_seed(settings["seed"])
+    torch.set_num_threads(settings["threads"])
+    net, batch_size, one_hot = torch_model(nn, workload)
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(module.weight)
@@ -323,7 +447,10 @@ def measure_torch(workload, x_train, y_train, x_test, settings):
     epoch = {}
     result = {"train_epoch_s": time_once(lambda: epoch.update(stats=train(len(x)))),
               "peak_rss_mib": peak_rss_mib(), "batch_size": batch_size,
-              "warmup_samples": n_warm}
+              "warmup_samples": n_warm,
+              "trainable_params": count_scalars(p for p in net.parameters() if p.requires_grad),
+              "non_trainable_params": count_scalars(
+                  b for b in net.buffers() if b.is_floating_point())}
     result["train_loss"], result["train_accuracy"] = epoch["stats"]
 
     predict(xt[:warmup_size(1, 32, len(xt))], 32)
@@ -349,12 +476,12 @@ def main(argv=None):
     """Parse the command line, run one subcommand and print its JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write the MNIST arrays to an .npz cache")
+    export = sub.add_parser("export", help="write a data set's arrays to an .npz cache")
     export.add_argument("--out", required=True)
-    export.add_argument("--source", choices=["mnist", "random"], default="mnist")
+    export.add_argument("--source", choices=[*DATASETS, "random"], default="mnist")
     measure = sub.add_parser("measure", help="time one framework on one workload")
     measure.add_argument("--framework", choices=sorted(MEASURE), required=True)
-    measure.add_argument("--workload", choices=["guide", "convnet"], required=True)
+    measure.add_argument("--workload", choices=WORKLOADS, required=True)
     measure.add_argument("--data", required=True, help="the .npz written by 'export'")
     measure.add_argument("--train-samples", type=int, default=60000)
     measure.add_argument("--test-samples", type=int, default=10000)

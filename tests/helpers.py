@@ -49,35 +49,43 @@ def numerical_gradient(f, x, eps=1e-6):
 
 
 def check_layer_gradients(layer, x, training=False, forward=None, tol=1e-6, seed=0):
-    """Assert that ``layer.backward`` matches finite differences for the input and every weight.
+    """Assert that ``layer.backward`` matches finite differences for the input(s) and every weight.
 
     Parameters
     ----------
     layer : convlearn layer, built with ``dtype="float64"``
-    x : float64 array, the input batch
+    x : float64 array, the input batch, or a list of arrays for a layer of several inputs
     forward : callable(x) -> out, optional
         How to recompute the output for the numerical gradient; defaults to
-        ``layer(x, training=training)``. Dropout passes a function that uses a
+        ``layer.forward(x, training)``. Dropout passes a function that uses a
         fresh layer with the same seed, so the mask stays the same.
 
     Returns
     -------
     dict
-        The relative error of each gradient (key ``"input"`` and the weight names).
+        The relative error of each gradient (keys ``"input"`` or ``"input_0"``,
+        ``"input_1"``, ..., and the weight names).
     """
-    x = np.array(x, dtype=np.float64)
-    forward = forward or (lambda inp: layer(inp, training=training))
-    out = layer(x, training=training)
+    several = isinstance(x, (list, tuple))
+    xs = [np.array(a, dtype=np.float64) for a in (x if several else [x])]
+    arg = xs if several else xs[0]
+    layer(arg, training=training)                                     # build
+    forward = forward or (lambda inp: layer.forward(inp, training=training)[0])
+    out, cache = layer.forward(arg, training=training)
     w = np.random.default_rng(seed).standard_normal(out.shape)       # the random linear functional
-    dx = layer.backward(w.copy())
-    assert dx.shape == x.shape
-    assert set(layer.grads) == set(layer.params)
-    analytic = {"input": dx, **{k: layer.grads[k].copy() for k in layer.params}}
+    dx, grads = layer.backward(w.copy(), cache)
+    dxs = list(dx) if several else [dx]
+    assert len(dxs) == len(xs)
+    for d, a in zip(dxs, xs):
+        assert d.shape == a.shape
+    assert set(grads) == set(layer.params)
+    names = [f"input_{i}" for i in range(len(xs))] if several else ["input"]
+    analytic = {**dict(zip(names, dxs)), **{k: grads[k].copy() for k in layer.params}}
 
     def loss():
-        return float(np.sum(w * forward(x)))
+        return float(np.sum(w * forward(arg)))
 
-    errors = {"input": rel_error(analytic["input"], numerical_gradient(loss, x))}
+    errors = {n: rel_error(analytic[n], numerical_gradient(loss, a)) for n, a in zip(names, xs)}
     for key, value in layer.params.items():
         errors[key] = rel_error(analytic[key], numerical_gradient(loss, value))
     bad = {k: e for k, e in errors.items() if not e < tol}

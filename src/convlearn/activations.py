@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import unknown_name
+from ._registry import Registry
 
 
 class ActivationFunction:
@@ -32,16 +32,27 @@ class ActivationFunction:
     def __call__(self, x):
         return self.forward(np.asarray(x))[0]
 
+    def get_config(self):
+        """The constructor's arguments (none for most activations)."""
+        return {}
+
     def __repr__(self):
         return f"<activation {self.name}>"
 
 
+REGISTRY = Registry("activation", ActivationFunction, functions=True, advice=(
+    ". Pass a name such as 'relu' (valid: {valid}) or a convlearn.activations function; a custom Python "
+    "function has no backward pass convlearn can use (write a Layer subclass with forward and backward instead)."))
+
+
+@REGISTRY.register("linear")
 class Linear(ActivationFunction):
     """``f(x) = x`` (no activation)."""
 
     name = "linear"
 
 
+@REGISTRY.register("relu")
 class ReLU(ActivationFunction):
     """``f(x) = max(x, 0)``; the derivative is 1 where x > 0 and 0 elsewhere."""
 
@@ -56,6 +67,7 @@ class ReLU(ActivationFunction):
         return dout * (cache > 0)
 
 
+@REGISTRY.register("sigmoid")
 class Sigmoid(ActivationFunction):
     """``f(x) = 1 / (1 + exp(-x))``; ``f' = f (1 - f)``."""
 
@@ -69,6 +81,7 @@ class Sigmoid(ActivationFunction):
         return dout * cache * (1 - cache)
 
 
+@REGISTRY.register("tanh")
 class Tanh(ActivationFunction):
     """``f(x) = tanh(x)``; ``f' = 1 - f^2``."""
 
@@ -82,6 +95,7 @@ class Tanh(ActivationFunction):
         return dout * (1 - cache * cache)
 
 
+@REGISTRY.register("softmax")
 class Softmax(ActivationFunction):
     """``f(x)_i = exp(x_i) / sum_j exp(x_j)`` along ``axis`` (the last by default).
 
@@ -102,7 +116,11 @@ class Softmax(ActivationFunction):
         s = np.sum(dout * cache, axis=self.axis, keepdims=True)
         return cache * (dout - s)
 
+    def get_config(self):
+        return {"axis": self.axis}
 
+
+@REGISTRY.register("leaky_relu")
 class LeakyReLU(ActivationFunction):
     """``f(x) = x`` for x >= 0, ``negative_slope * x`` otherwise (Keras default slope 0.2)."""
 
@@ -118,7 +136,11 @@ class LeakyReLU(ActivationFunction):
     def backward(self, dout, cache):
         return np.where(cache, dout, dout * self.negative_slope)
 
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
 
+
+@REGISTRY.register("elu")
 class ELU(ActivationFunction):
     """``f(x) = x`` for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
 
@@ -136,7 +158,11 @@ class ELU(ActivationFunction):
         positive, negative_part = cache
         return np.where(positive, dout, dout * (negative_part + self.alpha))
 
+    def get_config(self):
+        return {"alpha": self.alpha}
 
+
+@REGISTRY.register("softplus")
 class Softplus(ActivationFunction):
     """``f(x) = log(1 + exp(x))``; ``f' = sigmoid(x)``."""
 
@@ -149,6 +175,7 @@ class Softplus(ActivationFunction):
         return dout * _sigmoid(cache)
 
 
+@REGISTRY.register("swish", "silu")
 class Swish(ActivationFunction):
     """``f(x) = x * sigmoid(x)`` (also called SiLU)."""
 
@@ -176,23 +203,9 @@ def softmax_array(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-_REGISTRY = {
-    "linear": Linear,
-    "relu": ReLU,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "softmax": Softmax,
-    "leaky_relu": LeakyReLU,
-    "elu": ELU,
-    "softplus": Softplus,
-    "swish": Swish,
-    "silu": Swish,
-}
-
-
 def get(identifier):
-    """Turn a name, ``None``, a convlearn activation function or object into an
-    :class:`ActivationFunction`.
+    """Turn a name, ``None``, a class, a config, a convlearn activation function or an
+    object into an :class:`ActivationFunction`.
 
     Raises
     ------
@@ -201,28 +214,17 @@ def get(identifier):
     TypeError
         For a plain Python function convlearn cannot differentiate.
     """
-    if identifier is None:
-        return Linear()
-    if isinstance(identifier, ActivationFunction):
-        return identifier
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise unknown_name("activation", identifier, _REGISTRY)
-        return _REGISTRY[key]()
-    if callable(identifier) and getattr(identifier, "__name__", None) in _FUNCTIONS:
-        return _REGISTRY[identifier.__name__]()
-    raise TypeError(
-        f"Could not interpret activation {identifier!r}. Pass a name such as 'relu' "
-        f"(valid: {', '.join(sorted(_REGISTRY))}) or a convlearn.activations function; "
-        "a custom Python function has no backward pass convlearn can use "
-        "(write a Layer subclass with forward and backward instead)."
-    )
+    return Linear() if identifier is None else REGISTRY.get(identifier)
 
 
 def serialize(activation):
     """Name of an activation, for ``get_config``."""
     return get(activation).name
+
+
+def deserialize(config):
+    """The activation for a name written by :func:`serialize` (or a config dict)."""
+    return REGISTRY.deserialize(config)
 
 
 # ---------------------------------------------------------------------------
@@ -275,5 +277,3 @@ def swish(x):
 
 
 silu = swish
-
-_FUNCTIONS = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "softplus", "swish", "silu"}

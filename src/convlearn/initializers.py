@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import _rng
-from ._checks import unknown_name
+from ._registry import Registry
 
 # Keras scales the standard deviation of its truncated normal (cut at 2 stddev)
 # by this constant so that the truncated distribution keeps the wanted variance.
@@ -67,6 +67,11 @@ class Initializer:
         return f"{type(self).__name__}({self.get_config()})"
 
 
+REGISTRY = Registry("initializer", Initializer, advice=(
+    ": pass a name such as 'glorot_uniform' or an instance such as convlearn.initializers.HeNormal(seed=0)."))
+
+
+@REGISTRY.register("zeros")
 class Zeros(Initializer):
     """All zeros (the default bias initializer)."""
 
@@ -80,6 +85,7 @@ class Zeros(Initializer):
         return {}
 
 
+@REGISTRY.register("ones")
 class Ones(Zeros):
     """All ones."""
 
@@ -87,6 +93,7 @@ class Ones(Zeros):
         return np.ones(shape)
 
 
+@REGISTRY.register("constant")
 class Constant(Initializer):
     """Every value equal to ``value``."""
 
@@ -101,6 +108,7 @@ class Constant(Initializer):
         return {"value": self.value}
 
 
+@REGISTRY.register("random_normal")
 class RandomNormal(Initializer):
     """Normal distribution with ``mean`` and ``stddev`` (Keras defaults 0.0 and 0.05)."""
 
@@ -115,6 +123,7 @@ class RandomNormal(Initializer):
         return {"mean": self.mean, "stddev": self.stddev, "seed": self.seed}
 
 
+@REGISTRY.register("random_uniform")
 class RandomUniform(Initializer):
     """Uniform distribution on ``[minval, maxval)`` (Keras defaults -0.05, 0.05)."""
 
@@ -129,6 +138,7 @@ class RandomUniform(Initializer):
         return {"minval": self.minval, "maxval": self.maxval, "seed": self.seed}
 
 
+@REGISTRY.register("truncated_normal")
 class TruncatedNormal(RandomNormal):
     """Normal distribution cut at two standard deviations (redrawn beyond)."""
 
@@ -136,6 +146,7 @@ class TruncatedNormal(RandomNormal):
         return _truncated_normal(self._rng(), shape, self.stddev, self.mean)
 
 
+@REGISTRY.register("variance_scaling")
 class VarianceScaling(Initializer):
     """Random values whose variance is ``scale / n``.
 
@@ -173,40 +184,37 @@ class VarianceScaling(Initializer):
         return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
 
 
-def _preset(class_name, scale, mode, distribution, doc):
+def _preset(class_name, alias, scale, mode, distribution, doc):
+    """A VarianceScaling with fixed arguments, registered under ``alias``."""
+
     def __init__(self, seed=None):
         VarianceScaling.__init__(self, scale, mode, distribution, seed)
 
     def get_config(self):
         return {"seed": self.seed}
 
-    return type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc})
+    cls = type(class_name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config, "__doc__": doc})
+    return REGISTRY.register(alias)(cls)
 
 
 GlorotUniform = _preset(
-    "GlorotUniform", 1.0, "fan_avg", "uniform",
+    "GlorotUniform", "glorot_uniform", 1.0, "fan_avg", "uniform",
     "Uniform on [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)). Keras's default kernel initializer.")
 GlorotNormal = _preset(
-    "GlorotNormal", 1.0, "fan_avg", "truncated_normal",
+    "GlorotNormal", "glorot_normal", 1.0, "fan_avg", "truncated_normal",
     "Truncated normal with stddev sqrt(2 / (fan_in + fan_out)).")
 HeUniform = _preset(
-    "HeUniform", 2.0, "fan_in", "uniform", "Uniform on [-limit, limit], limit = sqrt(6 / fan_in).")
+    "HeUniform", "he_uniform", 2.0, "fan_in", "uniform",
+    "Uniform on [-limit, limit], limit = sqrt(6 / fan_in).")
 HeNormal = _preset(
-    "HeNormal", 2.0, "fan_in", "truncated_normal", "Truncated normal with stddev sqrt(2 / fan_in).")
+    "HeNormal", "he_normal", 2.0, "fan_in", "truncated_normal",
+    "Truncated normal with stddev sqrt(2 / fan_in).")
 LecunUniform = _preset(
-    "LecunUniform", 1.0, "fan_in", "uniform", "Uniform on [-limit, limit], limit = sqrt(3 / fan_in).")
+    "LecunUniform", "lecun_uniform", 1.0, "fan_in", "uniform",
+    "Uniform on [-limit, limit], limit = sqrt(3 / fan_in).")
 LecunNormal = _preset(
-    "LecunNormal", 1.0, "fan_in", "truncated_normal", "Truncated normal with stddev sqrt(1 / fan_in).")
-
-_REGISTRY = {
-    "zeros": Zeros, "ones": Ones, "constant": Constant,
-    "random_normal": RandomNormal, "random_uniform": RandomUniform, "truncated_normal": TruncatedNormal,
-    "variance_scaling": VarianceScaling,
-    "glorot_uniform": GlorotUniform, "glorot_normal": GlorotNormal,
-    "he_uniform": HeUniform, "he_normal": HeNormal,
-    "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
-}
-_CLASS_TO_NAME = {cls.__name__: name for name, cls in _REGISTRY.items()}
+    "LecunNormal", "lecun_normal", 1.0, "fan_in", "truncated_normal",
+    "Truncated normal with stddev sqrt(1 / fan_in).")
 
 
 def get(identifier):
@@ -217,26 +225,14 @@ def get(identifier):
     ValueError
         For an unknown name (lists the valid ones).
     """
-    if isinstance(identifier, Initializer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Initializer):
-        return identifier()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        name = _CLASS_TO_NAME.get(identifier["class_name"], identifier["class_name"])
-        if name not in _REGISTRY:
-            raise unknown_name("initializer", identifier["class_name"], _REGISTRY)
-        return _REGISTRY[name](**identifier.get("config", {}))
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise unknown_name("initializer", identifier, _REGISTRY)
-        return _REGISTRY[key]()
-    raise TypeError(
-        f"Could not interpret initializer {identifier!r}: pass a name such as 'glorot_uniform' "
-        "or an instance such as convlearn.initializers.HeNormal(seed=0)."
-    )
+    return REGISTRY.get(identifier)
 
 
 def serialize(initializer):
-    """JSON-serialisable description, readable back by :func:`get`."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """JSON-serialisable description, readable back by :func:`get` and :func:`deserialize`."""
+    return REGISTRY.serialize(initializer)
+
+
+def deserialize(config):
+    """The initializer a :func:`serialize` config (or a name) describes."""
+    return REGISTRY.deserialize(config)

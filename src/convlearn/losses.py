@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import choice, float_in_range, unknown_name
+from ._checks import choice, float_in_range
+from ._registry import Registry
 from .activations import _sigmoid
 
 EPSILON = 1e-7  # Keras's fuzz factor for clipping probabilities
@@ -101,10 +102,16 @@ class Loss:
         return f"{type(self).__name__}({self.get_config()})"
 
 
+REGISTRY = Registry("loss", Loss, functions=True, advice=(
+    ". Pass a name such as 'sparse_categorical_crossentropy' (valid: {valid}) or a convlearn.losses object; "
+    "a custom Python function has no backward pass convlearn can use."))
+
+
 # ---------------------------------------------------------------------------
 # Cross-entropy
 # ---------------------------------------------------------------------------
 
+@REGISTRY.register("categorical_crossentropy")
 class CategoricalCrossentropy(Loss):
     """Cross-entropy between one-hot labels (N, C) and predicted probabilities (N, C).
 
@@ -181,6 +188,7 @@ class CategoricalCrossentropy(Loss):
         return config
 
 
+@REGISTRY.register("sparse_categorical_crossentropy")
 class SparseCategoricalCrossentropy(Loss):
     """Cross-entropy with integer class labels (N,) and predicted probabilities (N, C).
 
@@ -293,6 +301,7 @@ class SparseCategoricalCrossentropy(Loss):
         return config
 
 
+@REGISTRY.register("binary_crossentropy")
 class BinaryCrossentropy(Loss):
     """Cross-entropy for yes/no labels: ``-(y log p + (1 - y) log(1 - p))``, averaged.
 
@@ -359,6 +368,7 @@ class BinaryCrossentropy(Loss):
 # Regression
 # ---------------------------------------------------------------------------
 
+@REGISTRY.register("mean_squared_error", "mse")
 class MeanSquaredError(Loss):
     """``mean((y_pred - y_true)^2)`` over the last axis, then over the batch."""
 
@@ -379,6 +389,7 @@ class MeanSquaredError(Loss):
         return 2 * diff / (self._count * diff.shape[-1])
 
 
+@REGISTRY.register("mean_absolute_error", "mae")
 class MeanAbsoluteError(MeanSquaredError):
     """``mean(|y_pred - y_true|)`` over the last axis, then over the batch."""
 
@@ -405,48 +416,27 @@ def _match_rank(y_true, output_shape, name):
     return y_true
 
 
-_REGISTRY = {
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mae": MeanAbsoluteError,
-}
-_CLASSES = {cls.__name__: cls for cls in set(_REGISTRY.values())}
-
-
 def get(identifier):
-    """Turn a name, class, config or instance into a :class:`Loss`.
+    """Turn a name, class, config, convlearn loss function or instance into a :class:`Loss`.
 
     Raises
     ------
     ValueError
         For an unknown name (lists the valid ones).
+    TypeError
+        For a custom Python function (convlearn cannot differentiate it).
     """
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]](**identifier.get("config", {}))
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in _REGISTRY:
-            return _REGISTRY[key]()
-        raise unknown_name("loss", identifier, _REGISTRY)
-    if callable(identifier) and getattr(identifier, "__name__", None) in _REGISTRY:
-        return _REGISTRY[identifier.__name__]()
-    raise TypeError(
-        f"Could not interpret loss {identifier!r}. Pass a name such as 'sparse_categorical_crossentropy' "
-        f"(valid: {', '.join(sorted(_REGISTRY))}) or a convlearn.losses object; a custom Python function has "
-        "no backward pass convlearn can use."
-    )
+    return REGISTRY.get(identifier)
 
 
 def serialize(loss):
-    return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    """``{"class_name": ..., "config": ...}``, readable back by :func:`get` and :func:`deserialize`."""
+    return REGISTRY.serialize(loss)
+
+
+def deserialize(config):
+    """The loss a :func:`serialize` config (or a name) describes."""
+    return REGISTRY.deserialize(config)
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import unknown_name
+from ._registry import Registry
 
 
 class Metric:
@@ -40,10 +41,21 @@ class Metric:
         """Mean of the metric over the given batch (does not touch the running state)."""
         return float(np.mean(self.values(np.asarray(y_true), np.asarray(y_pred))))
 
+    def get_config(self):
+        """The constructor's arguments, for :func:`serialize`."""
+        return {"name": self.name}
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
+_AUTO = ("accuracy", "acc")     # resolved by get() from the shapes of labels and outputs
+
+REGISTRY = Registry("metric", Metric, advice=(
+    ". Pass a name such as 'accuracy' (valid: acc, accuracy, {valid}) or a convlearn.metrics object."))
+
+
+@REGISTRY.register("sparse_categorical_accuracy")
 class SparseCategoricalAccuracy(Metric):
     """Share of samples whose highest-scoring class equals the integer label."""
 
@@ -61,6 +73,7 @@ class SparseCategoricalAccuracy(Metric):
         self._count += hits.size
 
 
+@REGISTRY.register("categorical_accuracy")
 class CategoricalAccuracy(Metric):
     """Share of samples whose highest-scoring class is the one-hot label's class."""
 
@@ -70,6 +83,7 @@ class CategoricalAccuracy(Metric):
         return (np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)).astype(np.float32)
 
 
+@REGISTRY.register("binary_accuracy")
 class BinaryAccuracy(Metric):
     """Share of outputs on the right side of ``threshold`` (default 0.5)."""
 
@@ -83,7 +97,11 @@ class BinaryAccuracy(Metric):
         y = y_true.reshape(y_pred.shape)
         return np.mean((y_pred > self.threshold) == (y > 0.5), axis=-1).astype(np.float32)
 
+    def get_config(self):
+        return {"name": self.name, "threshold": self.threshold}
 
+
+@REGISTRY.register()         # by class name only: the name "accuracy" picks one of the three above
 class Accuracy(Metric):
     """Share of predictions exactly equal to the labels."""
 
@@ -93,6 +111,7 @@ class Accuracy(Metric):
         return np.mean((y_true.reshape(y_pred.shape) == y_pred).reshape(len(y_pred), -1), axis=-1)
 
 
+@REGISTRY.register("mean_squared_error", "mse")
 class MeanSquaredError(Metric):
     default_name = "mean_squared_error"
 
@@ -100,23 +119,12 @@ class MeanSquaredError(Metric):
         return np.mean((y_pred - y_true.reshape(y_pred.shape)) ** 2, axis=-1)
 
 
+@REGISTRY.register("mean_absolute_error", "mae")
 class MeanAbsoluteError(Metric):
     default_name = "mean_absolute_error"
 
     def values(self, y_true, y_pred):
         return np.mean(np.abs(y_pred - y_true.reshape(y_pred.shape)), axis=-1)
-
-
-_REGISTRY = {
-    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
-    "categorical_accuracy": CategoricalAccuracy,
-    "binary_accuracy": BinaryAccuracy,
-    "mean_squared_error": MeanSquaredError,
-    "mse": MeanSquaredError,
-    "mean_absolute_error": MeanAbsoluteError,
-    "mae": MeanAbsoluteError,
-}
-_AUTO = ("accuracy", "acc")
 
 
 def auto_accuracy(y_true_shape, y_pred_shape):
@@ -132,22 +140,25 @@ def get(identifier, y_true_shape=None, y_pred_shape=None):
     """Resolve a metric name or object. ``"accuracy"`` needs the label and output shapes.
 
     The metric keeps the name the user wrote (``"accuracy"`` or ``"acc"``), which
-    becomes its key in ``history.history``.
+    becomes its key in ``history.history``; without shapes, ``"accuracy"`` gives
+    None (decided when the data is seen).
     """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Metric):
-        return identifier()
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in _AUTO:
-            if y_true_shape is None:
-                return None  # decided when the data is seen
-            return auto_accuracy(y_true_shape, y_pred_shape)(name=identifier)
-        if key in _REGISTRY:
-            return _REGISTRY[key](name=identifier)
-        raise unknown_name("metric", identifier, set(_REGISTRY) | set(_AUTO))
-    raise TypeError(
-        f"Could not interpret metric {identifier!r}. Pass a name such as 'accuracy' "
-        f"(valid: {', '.join(sorted(set(_REGISTRY) | set(_AUTO)))}) or a convlearn.metrics object."
-    )
+    if not isinstance(identifier, str):
+        return REGISTRY.get(identifier)
+    key = identifier.lower()
+    if key in _AUTO:
+        return None if y_true_shape is None else auto_accuracy(y_true_shape, y_pred_shape)(name=identifier)
+    cls = REGISTRY.get_class(key)
+    if cls is None:
+        raise unknown_name("metric", identifier, REGISTRY.names() + list(_AUTO))
+    return cls(name=identifier)
+
+
+def serialize(metric):
+    """``{"class_name": ..., "config": ...}``, readable back by :func:`get` and :func:`deserialize`."""
+    return REGISTRY.serialize(metric)
+
+
+def deserialize(config):
+    """The metric a :func:`serialize` config describes."""
+    return REGISTRY.deserialize(config)

@@ -16,7 +16,8 @@ import math
 
 import numpy as np
 
-from ._checks import accepted_arguments, float_in_range, reject_unknown_kwargs, unknown_name
+from ._checks import accepted_arguments, float_in_range, reject_unknown_kwargs
+from ._registry import Registry
 from .ops import parallel
 
 
@@ -187,6 +188,11 @@ class Optimizer:
         return f"{type(self).__name__}(learning_rate={self._learning_rate})"
 
 
+REGISTRY = Registry("optimizer", Optimizer, advice=(
+    ". Pass a name ('adam', 'sgd', 'rmsprop') or an instance such as convlearn.optimizers.Adam(learning_rate=1e-3)."))
+
+
+@REGISTRY.register("sgd")
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum.
 
@@ -226,6 +232,7 @@ class SGD(Optimizer):
         return config
 
 
+@REGISTRY.register("adam")
 class Adam(Optimizer):
     """Adam: momentum plus a per-weight step size from the running mean of squared gradients.
 
@@ -273,6 +280,7 @@ class Adam(Optimizer):
         return config
 
 
+@REGISTRY.register("rmsprop")
 class RMSprop(Optimizer):
     """RMSprop: divide each step by the root of a running mean of squared gradients.
 
@@ -326,10 +334,6 @@ class RMSprop(Optimizer):
         return config
 
 
-_REGISTRY = {"sgd": SGD, "adam": Adam, "rmsprop": RMSprop}
-_CLASSES = {cls.__name__: cls for cls in _REGISTRY.values()}
-
-
 def get(identifier):
     """Turn a name (``"adam"``), a class, a config or an instance into an optimizer.
 
@@ -338,22 +342,14 @@ def get(identifier):
     ValueError
         For an unknown name (lists the valid ones).
     """
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        return _CLASSES[identifier["class_name"]].from_config(identifier.get("config", {}))
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key not in _REGISTRY:
-            raise unknown_name("optimizer", identifier, _REGISTRY)
-        return _REGISTRY[key]()
-    raise TypeError(
-        f"Could not interpret optimizer {identifier!r}. Pass a name ('adam', 'sgd', 'rmsprop') "
-        "or an instance such as convlearn.optimizers.Adam(learning_rate=1e-3)."
-    )
+    return REGISTRY.get(identifier)
 
 
 def serialize(optimizer):
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """``{"class_name": ..., "config": ...}``, readable back by :func:`get` and :func:`deserialize`."""
+    return REGISTRY.serialize(optimizer)
+
+
+def deserialize(config):
+    """The optimizer a :func:`serialize` config (or a name) describes, with no state yet."""
+    return REGISTRY.deserialize(config)

@@ -27,7 +27,7 @@ from . import __version__
 from . import losses as losses_module
 from . import optimizers as optimizers_module
 from ._io import atomic_write_bytes
-from .layers import Layer, get_layer_class
+from .layers import LAYERS, Layer
 
 FORMAT = "convlearn-model"
 FORMAT_VERSION = 1
@@ -78,8 +78,9 @@ def save_model(model, filepath, overwrite=True, zipped=None, include_optimizer=T
     config = {
         "class_name": type(model).__name__,
         "config": model.get_config(),
-        "weights": [{"layer": layer.name, "name": key, "shape": list(w.shape), "dtype": str(w.dtype)}
-                    for layer in model.layers for key, w in _named_weights(layer)],
+        "input_shape": _shape_to_json(model.input_shape),
+        "weights": [{"path": path, "shape": list(w.shape), "dtype": str(w.dtype)}
+                    for path, w in model.named_weights()],
     }
     members = {
         "metadata.json": json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
@@ -87,10 +88,12 @@ def save_model(model, filepath, overwrite=True, zipped=None, include_optimizer=T
         "model.weights.npz": _npz_bytes(model.get_weights()),
     }
     if model.compiled:
+        loss, loss_weights, metrics = model._loss_spec
         config["compile_config"] = {
             "optimizer": optimizers_module.serialize(model.optimizer),
-            "loss": None if model.loss is None else losses_module.serialize(model.loss),
-            "metrics": [m if isinstance(m, str) else m.name for m in model._metric_specs],
+            "loss": _serialize_structure(loss, losses_module.serialize),
+            "loss_weights": loss_weights,
+            "metrics": _serialize_structure(metrics, lambda m: m if isinstance(m, str) else m.name),
         }
         if include_optimizer and model.optimizer.slots is not None:
             members["optimizer.npz"] = _npz_bytes(model.optimizer.get_state())
@@ -102,12 +105,25 @@ def save_model(model, filepath, overwrite=True, zipped=None, include_optimizer=T
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _named_weights(layer):
-    if hasattr(layer, "layers"):
-        for sub in layer.layers:
-            yield from ((f"{sub.name}/{k}", w) for k, w in _named_weights(sub))
-    else:
-        yield from layer.params.items()
+def _serialize_structure(value, one):
+    """A loss or metric spec (one, a list, a list of lists or a dict) with ``one`` applied to each item."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _serialize_structure(v, one) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize_structure(v, one) for v in value]
+    return one(value)
+
+
+def _deserialize_structure(value, one):
+    if value is None:
+        return None
+    if isinstance(value, dict) and "class_name" not in value:
+        return {k: _deserialize_structure(v, one) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deserialize_structure(v, one) for v in value]
+    return one(value)
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -174,26 +190,34 @@ class _Archive:
             raise ValueError(f"{self.path!r} is corrupted: cannot read the arrays in '{name}' ({exc}).") from None
 
 
-def layer_from_config(item):
-    """Rebuild one layer (or nested model) from ``{"class_name": ..., "config": {...}}``."""
-    from .models import Model, Sequential
+def layer_from_config(item, custom_objects=None):
+    """Rebuild one layer (or nested model) from ``{"class_name": ..., "config": {...}}``.
 
+    Only classes of convlearn's registry, or given in ``custom_objects``, are built.
+    """
     if not isinstance(item, dict) or not isinstance(item.get("class_name"), str) or not isinstance(item.get("config"), dict):
         raise ValueError(f"Invalid layer entry in the model config: {str(item)[:200]}")
     name = item["class_name"]
-    cls = {"Sequential": Sequential, "Model": Model}.get(name) or get_layer_class(name)
+    cls = (custom_objects or {}).get(name) or LAYERS.get_class(name)
     if cls is None or cls is Layer:  # the abstract base computes nothing
-        from . import layers
-
-        valid = sorted(n for n in layers.__all__ if get_layer_class(n) not in (None, Layer)) + ["Model", "Sequential"]
+        valid = sorted(n for n in LAYERS._classes if n not in ("Layer", "Model"))
         raise ValueError(
             f"Unknown layer class {name!r} in the model config; this convlearn cannot build it. "
-            f"Valid layer classes: {', '.join(sorted(valid))}."
+            f"Valid layer classes: {', '.join(valid)}. For a class of your own, pass "
+            f"custom_objects={{{name!r}: {name}}} to load_model."
         )
     try:
+        if custom_objects and "custom_objects" in _parameters(cls.from_config):
+            return cls.from_config(dict(item["config"]), custom_objects=custom_objects)
         return cls.from_config(dict(item["config"]))
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"Invalid configuration for layer {name!r}: {exc}") from None
+
+
+def _parameters(function):
+    import inspect
+
+    return inspect.signature(function).parameters
 
 
 def _open(filepath):
@@ -203,7 +227,7 @@ def _open(filepath):
     return _Archive(path)
 
 
-def load_model(filepath, compile=True):
+def load_model(filepath, compile=True, custom_objects=None):
     """Read a model written by :func:`save_model`."""
     archive = _open(filepath)
     with archive.zf:
@@ -225,7 +249,10 @@ def load_model(filepath, compile=True):
         config = archive.json("config.json")
         if not isinstance(config, dict):
             raise ValueError(f"{archive.path!r} is corrupted: config.json is not an object.")
-        model = layer_from_config({"class_name": config.get("class_name"), "config": config.get("config")})
+        model = layer_from_config({"class_name": config.get("class_name"), "config": config.get("config")},
+                                  custom_objects)
+        if not model.built and isinstance(config.get("input_shape"), list):
+            model.build_for(_shape_from_json(config["input_shape"]))
         if not model.built:
             raise ValueError(f"{archive.path!r}: the saved model has no input shape, so it cannot be rebuilt.")
         # The weights cannot be larger than the model that holds them (plus the npz headers):
@@ -237,20 +264,30 @@ def load_model(filepath, compile=True):
             try:
                 model.compile(
                     optimizer=optimizers_module.get(compile_config["optimizer"]),
-                    loss=None if compile_config.get("loss") is None else losses_module.get(compile_config["loss"]),
-                    metrics=list(compile_config.get("metrics", [])),
+                    loss=_deserialize_structure(compile_config.get("loss"), losses_module.get),
+                    loss_weights=compile_config.get("loss_weights"),
+                    metrics=compile_config.get("metrics"),
                 )
             except (TypeError, ValueError, KeyError) as exc:
                 raise ValueError(f"{archive.path!r}: invalid compile settings ({exc}).") from None
             if "optimizer.npz" in archive.names:
-                model._ensure_built((1,) + tuple(model.input_shape[1:]), "load_model")
-                params = [p for layer in model._trainable_leaves() for p in layer.params.values()]
+                params = model._trainable_params()
                 try:
                     limit = (1 + len(model.optimizer.slot_names)) * weight_bytes + _NPZ_SLACK
                     model.optimizer.set_state(archive.arrays("optimizer.npz", limit), params)
                 except ValueError as exc:
                     raise ValueError(f"{archive.path!r}: optimizer state does not match the model ({exc}).") from None
     return model
+
+
+def _shape_to_json(shape):
+    return [list(s) for s in shape] if isinstance(shape, list) else list(shape)
+
+
+def _shape_from_json(shape):
+    if shape and isinstance(shape[0], list):
+        return [tuple(s) for s in shape]
+    return tuple(shape)
 
 
 def _assign_weights(model, arrays, path):

@@ -26,19 +26,56 @@ def _box_chars(stream):
         "┏━┳┓┃┡╇┩│└┴┘├┬┤".encode(encoding)
     except (UnicodeEncodeError, LookupError):
         return dict(tl="+", h="-", tm="+", tr="+", v="|", ml="+", mm="+", mr="+", bv="|", bl="+", bh="-", bm="+", br="+",
-                    sl="+", st="+", sr="+")
+                    sl="+", st="+", sr="+", sx="+")
     return dict(tl="┏", h="━", tm="┳", tr="┓", v="┃", ml="┡", mm="╇", mr="┩", bv="│", bl="└", bh="─", bm="┴", br="┘",
-                sl="├", st="┬", sr="┤")
+                sl="├", st="┬", sr="┤", sx="┼")
 
 
 def _rows(model, expand_nested, depth=0):
-    for layer in model.layers:
+    for layer in _listed_layers(model):
         indent = "  " * depth
-        shape = shape_str(layer.output_shape) if layer.built else "?"
+        shape = shape_str(layer.output_shape) if layer.built and layer.output_shape is not None else "?"
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
         yield layer, f"{indent}{layer.name} ({type(layer).__name__})", shape, params
-        if expand_nested and hasattr(layer, "leaf_layers"):
+        if expand_nested and getattr(layer, "is_composite", False) and hasattr(layer, "layers"):
             yield from _rows(layer, expand_nested, depth + 1)
+
+
+def _listed_layers(model):
+    return list(model.layers)
+
+
+def _is_chain(model):
+    """Whether a model reads as a chain (Keras then leaves out the "Connected to" column)."""
+    graph = getattr(model, "_graph", None)
+    if graph is None or type(model).__name__ == "Sequential":
+        return True
+    seen = set()
+    for node in graph.nodes:
+        if len(node.inputs) > 1 or id(node.layer) in seen:
+            return False
+        seen.add(id(node.layer))
+    consumers = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            consumers[id(t)] = consumers.get(id(t), 0) + 1
+    return len(graph.inputs) == 1 and len(graph.outputs) == 1 and all(c == 1 for c in consumers.values())
+
+
+def _connections(model):
+    """layer -> ["conv2d[0][0]", ...]: the tensors each layer's calls in this model read (Keras's notation)."""
+    graph = model._graph
+    nodes = {id(n) for n in graph.nodes}
+    index = {}
+    for layer in graph.layers:
+        mine = [n for n in layer._inbound_nodes if id(n) in nodes or n.is_input]
+        for k, n in enumerate(mine):
+            index[id(n)] = k
+    out = {}
+    for node in graph.nodes:
+        refs = [f"{t.node.layer.name}[{index.get(id(t.node), 0)}][0]" for t in node.inputs]
+        out.setdefault(id(node.layer), []).extend(refs)
+    return out
 
 
 def _explained_rows(rows, widths, lang, c, row):
@@ -49,51 +86,80 @@ def _explained_rows(rows, widths, lang, c, row):
     """
     from .explain.summary import display_width, explain_layer, wrap_text
 
-    inner = sum(widths) + 2  # the explanation spans the three columns and their two separators
+    inner = sum(widths) + len(widths) - 1  # the explanation spans every column and their separators
     out = []
-    for i, (layer, name, shape, params) in enumerate(rows):
+    for i, (layer, cells) in enumerate(rows):
         if i:
             out.append(c["sl"] + c["st"].join(c["bh"] * w for w in widths) + c["sr"])
-        out.append(row((name, shape, params), c["bv"]))
+        out.extend(row(cells, c["bv"]))
         for text in explain_layer(layer, lang):
             for piece in wrap_text(text, inner - 1, indent="   ", continuation="  "):
                 out.append(c["bv"] + piece + " " * (inner - display_width(piece)) + c["bv"])
     return out
 
 
-def model_summary(model, explain=False, lang=None, expand_nested=False, line_length=None, stream=None):
+def model_summary(model, explain=False, lang=None, expand_nested=False, line_length=None, stream=None,
+                  show_trainable=False):
     """Build the summary text of ``model``.
 
-    With ``explain=True`` each row is followed by how its output shape and
+    A graph that is not a chain gets Keras's "Connected to" column: the
+    tensors each layer reads, as ``layer_name[call][0]``. With
+    ``explain=True`` each row is followed by how its output shape and
     parameter count follow from the layer's hyperparameters, in ``lang``
     (see :func:`convlearn.explain.summary.explain_layer`), indented under the
     row and wrapped to the table's width.
     """
     c = _box_chars(stream or sys.stdout)
-    rows = list(_rows(model, expand_nested))
-    headers = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max([len(headers[i])] + [len(r[i + 1]) for r in rows]) + 2 for i in range(3)]
-    widths = [max(widths[0], 30), max(widths[1], 24), max(widths[2], 12)]
+    connected = None if _is_chain(model) or not model.built else _connections(model)
+    headers = ["Layer (type)", "Output Shape", "Param #"]
+    rows = []
+    for layer, name, shape, params in _rows(model, expand_nested):
+        cells = [[name], [shape], [params]]
+        if connected is not None:
+            cells.append(connected.get(id(layer)) or ["-"])
+        if show_trainable:
+            cells.append(["Y" if layer.trainable else "N"])
+        rows.append((layer, cells))
+    if connected is not None:
+        headers.append("Connected to")
+    if show_trainable:
+        headers.append("Trainable")
+    minimum = [30, 24, 12, 20, 9]
+    widths = [max([len(headers[i])] + [len(line) for _, cells in rows for line in cells[i]]) + 2
+              for i in range(len(headers))]
+    widths = [max(w, minimum[i]) for i, w in enumerate(widths)]
     if line_length:
-        extra = line_length - sum(widths) - 4
+        extra = line_length - sum(widths) - len(widths) - 1
         if extra > 0:
             widths[0] += extra
+    right = {2}                                    # the parameter counts are right-aligned
 
-    def line(left, fill, mid, right):
-        return left + mid.join(fill * w for w in widths) + right
+    def line(left, fill, mid, end):
+        return left + mid.join(fill * w for w in widths) + end
 
     def row(cells, v):
-        a, b, p = cells
-        return (v + " " + a.ljust(widths[0] - 1) + v + " " + b.ljust(widths[1] - 1) + v
-                + p.rjust(widths[2] - 1) + " " + v)
+        height = max(len(cell) for cell in cells)
+        out = []
+        for k in range(height):
+            parts = []
+            for i, cell in enumerate(cells):
+                text = cell[k] + ("," if k < len(cell) - 1 and i == 3 and connected is not None else "") \
+                    if k < len(cell) else ""
+                parts.append(text.rjust(widths[i] - 1) + " " if i in right else " " + text.ljust(widths[i] - 1))
+            out.append(v + v.join(parts) + v)
+        return out
 
-    out = [f'Model: "{model.name}"', line(c["tl"], c["h"], c["tm"], c["tr"]), row(headers, c["v"]),
-           line(c["ml"], c["h"], c["mm"], c["mr"])]
+    out = [f'Model: "{model.name}"', line(c["tl"], c["h"], c["tm"], c["tr"])]
+    out.extend(row([[h] for h in headers], c["v"]))
+    out.append(line(c["ml"], c["h"], c["mm"], c["mr"]))
     if explain:
         out.extend(_explained_rows(rows, widths, lang, c, row))
-        out.append(c["bl"] + c["bh"] * (sum(widths) + 2) + c["br"])
+        out.append(c["bl"] + c["bh"] * (sum(widths) + len(widths) - 1) + c["br"])
     else:
-        out.extend(row((name, shape, params), c["bv"]) for _, name, shape, params in rows)
+        for i, (_, cells) in enumerate(rows):
+            if i and connected is not None:
+                out.append(c["sl"] + c["sx"].join(c["bh"] * w for w in widths) + c["sr"])
+            out.extend(row(cells, c["bv"]))
         out.append(line(c["bl"], c["bh"], c["bm"], c["br"]))
     if model.built:
         total = model.count_params()

@@ -15,22 +15,18 @@ class Activation(Layer):
         self.activation = activations.get(activation)
 
     def forward(self, x, training=False):
-        self.logits = x
-        out, self._act_cache = self.activation.forward(x)
-        return out
+        return self.activation.forward(x)
 
     def forward_logits(self, x, training=False):
         """The input unchanged: it is the activation's input (the logits)."""
-        self.logits = x
-        self._act_cache = None
-        return x
+        return x, None
 
-    def backward(self, dout):
-        return self.activation.backward(dout, self._act_cache)
+    def backward(self, dout, cache):
+        return self.activation.backward(dout, cache), {}
 
-    def backward_from_logits(self, dz):
+    def backward_from_logits(self, dz, cache, need_dx=True):
         """The input *is* the pre-activation, so its gradient passes through."""
-        return dz
+        return dz, {}
 
     def get_config(self):
         config = super().get_config()
@@ -91,11 +87,10 @@ class ReLU(Layer):
             capped = x >= self.max_value
             out[capped] = dt(self.max_value)
             slope = slope * ~capped
-        self._slope = slope.astype(x.dtype)
-        return out
+        return out, slope.astype(x.dtype)
 
-    def backward(self, dout):
-        return dout * self._slope
+    def backward(self, dout, slope):
+        return dout * slope, {}
 
     def get_config(self):
         config = super().get_config()

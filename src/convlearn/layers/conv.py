@@ -105,29 +105,35 @@ class Conv2D(Layer):
         Wo = None if W is None else conv_output_length(W, self.kernel_size[1], self.strides[1], self.padding)
         return (N, Ho, Wo, self.filters)
 
+    @property
+    def kernel(self):
+        return self.params.get("kernel")
+
+    @property
+    def bias(self):
+        return self.params.get("bias")
+
     def forward(self, x, training=False):
-        z = self.forward_logits(x, training)                                # (N, Ho, Wo, F)
-        out, self._act_cache = self.activation.forward(z)                   # (N, Ho, Wo, F)
-        return out
+        z, conv_cache = self.forward_logits(x, training)                   # (N, Ho, Wo, F)
+        out, act_cache = self.activation.forward(z)                         # (N, Ho, Wo, F)
+        return out, (conv_cache, act_cache)
+
+    def backward(self, dout, cache, need_dx=True):
+        conv_cache, act_cache = cache
+        return self.backward_from_logits(self.activation.backward(dout, act_cache), conv_cache, need_dx)
 
     def forward_logits(self, x, training=False):
         """The forward pass without the activation (see ``Dense.forward_logits``)."""
-        z, self._cache = ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
-                                            self.strides, self.padding)   # (N, Ho, Wo, F)
-        self.logits = z
-        self._act_cache = None
-        return z
+        return ops.conv2d_forward(x, self.params["kernel"], self.params.get("bias"),
+                                  self.strides, self.padding)               # (N, Ho, Wo, F)
 
-    def backward(self, dout):
-        return self.backward_from_logits(self.activation.backward(dout, self._act_cache))
-
-    def backward_from_logits(self, dz):
+    def backward_from_logits(self, dz, cache, need_dx=True):
         """Backward pass starting from the gradient of the pre-activation output."""
-        dx, dkernel, dbias = ops.conv2d_backward(dz, self._cache, self.need_input_grad)
-        self.grads["kernel"] = dkernel                                      # (kh, kw, C, F)
+        dx, dkernel, dbias = ops.conv2d_backward(dz, cache, need_dx)
+        grads = {"kernel": dkernel}                                         # (kh, kw, C, F)
         if self.use_bias:
-            self.grads["bias"] = dbias                                      # (F,)
-        return dx                                                           # (N, H, W, C) or None
+            grads["bias"] = dbias                                           # (F,)
+        return dx, grads                                                    # dx: (N, H, W, C) or None
 
     def get_config(self):
         config = super().get_config()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -56,59 +57,66 @@ class Dense(Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    @property
+    def kernel(self):
+        return self.params.get("kernel")
+
+    @property
+    def bias(self):
+        return self.params.get("bias")
+
     def forward(self, x, training=False):
-        z = self.forward_logits(x, training)                                   # (..., U)
-        out, self._act_cache = self.activation.forward(z)
-        return out
+        z, dense_cache = self.forward_logits(x, training)                      # (..., U)
+        out, act_cache = self.activation.forward(z)
+        return out, (dense_cache, act_cache)
+
+    def backward(self, dout, cache, need_dx=True):
+        dense_cache, act_cache = cache
+        return self.backward_from_logits(self.activation.backward(dout, act_cache), dense_cache, need_dx)
 
     def forward_logits(self, x, training=False):
         """The forward pass without the activation: its input ``z`` (the logits).
 
-        For a loss computed from the logits (cross-entropy after a softmax):
-        the model then calls :meth:`backward_from_logits`, never :meth:`backward`.
+        For a loss computed from the logits (cross-entropy after a softmax),
+        the training step calls this and then :meth:`backward_from_logits`.
         """
-        self._x_shape = x.shape
         x2 = x.reshape(-1, x.shape[-1])                                        # (N, D)
-        z, self._cache = ops.dense_forward(x2, self.params["kernel"], self.params.get("bias"))  # (N, U)
-        z = z.reshape(x.shape[:-1] + (self.units,))                            # (..., U)
-        self.logits = z
-        self._act_cache = None
-        return z
+        z, cache = ops.dense_forward(x2, self.params["kernel"], self.params.get("bias"))  # (N, U)
+        return z.reshape(x.shape[:-1] + (self.units,)), (cache, x.shape)      # (..., U)
 
-    def backward(self, dout):
-        return self.backward_from_logits(self.activation.backward(dout, self._act_cache))
-
-    def backward_from_logits(self, dz):
+    def backward_from_logits(self, dz, cache, need_dx=True):
         """Backward pass starting from the gradient of the pre-activation output."""
+        dense_cache, x_shape = cache
         dz2 = dz.reshape(-1, self.units)                                       # (N, U)
-        dx, dkernel, dbias = ops.dense_backward(dz2, self._cache, self.need_input_grad)
-        self._keep_gradients(dkernel, dbias)
-        return None if dx is None else dx.reshape(self._x_shape)              # (..., D)
+        dx, dkernel, dbias = ops.dense_backward(dz2, dense_cache, need_dx)
+        return None if dx is None else dx.reshape(x_shape), self._gradients(dkernel, dbias)  # (..., D)
 
-    def _keep_gradients(self, dkernel, dbias):
-        self.grads["kernel"] = dkernel                                         # (D, U)
+    def _gradients(self, dkernel, dbias):
+        grads = {"kernel": dkernel}                                            # (D, U)
         if self.use_bias:
-            self.grads["bias"] = dbias                                         # (U,)
+            grads["bias"] = dbias                                              # (U,)
+        return grads
 
-    def backward_input_first(self, dout):
+    def backward_input_first(self, dout, cache, need_dx=True):
         """The backward pass in two parts, for the training step: ``(input_gradient, weight_gradients)``.
 
-        ``input_gradient()`` returns what :meth:`backward` returns;
-        ``weight_gradients()`` fills ``grads``. Both only read the weights, so they
+        ``input_gradient()`` returns the ``dx`` of :meth:`backward`, and
+        ``weight_gradients()`` its ``grads``. Both only read the weights, so they
         may run at the same time in two threads, and the weights may change once
         both have finished.
         """
-        dz2 = self.activation.backward(dout, self._act_cache).reshape(-1, self.units)   # (N, U)
+        (dense_cache, x_shape), act_cache = cache
+        dz2 = self.activation.backward(dout, act_cache).reshape(-1, self.units)   # (N, U)
 
         def input_gradient():
-            if not self.need_input_grad:
+            if not need_dx:
                 return None
-            dx, _, _ = ops.dense_backward(dz2, self._cache, need_dx=True, need_weights=False)
-            return dx.reshape(self._x_shape)                                    # (..., D)
+            dx, _, _ = ops.dense_backward(dz2, dense_cache, need_dx=True, need_weights=False)
+            return dx.reshape(x_shape)                                          # (..., D)
 
         def weight_gradients():
-            _, dkernel, dbias = ops.dense_backward(dz2, self._cache, need_dx=False)
-            self._keep_gradients(dkernel, dbias)
+            _, dkernel, dbias = ops.dense_backward(dz2, dense_cache, need_dx=False)
+            return self._gradients(dkernel, dbias)
 
         return input_gradient, weight_gradients
 
@@ -135,11 +143,10 @@ class Flatten(Layer):
         return (input_shape[0], size)
 
     def forward(self, x, training=False):
-        self._x_shape = x.shape
-        return x.reshape(x.shape[0], -1)                                       # (N, H*W*C)
+        return x.reshape(x.shape[0], -1), x.shape                              # (N, H*W*C)
 
-    def backward(self, dout):
-        return dout.reshape(self._x_shape)                                     # (N, H, W, C)
+    def backward(self, dout, x_shape):
+        return dout.reshape(x_shape), {}                                       # (N, H, W, C)
 
 
 class Reshape(Layer):
@@ -185,11 +192,10 @@ class Reshape(Layer):
             self._resolved(input_shape)
 
     def forward(self, x, training=False):
-        self._x_shape = x.shape
-        return x.reshape((x.shape[0],) + self.target_shape)
+        return x.reshape((x.shape[0],) + self.target_shape), x.shape
 
-    def backward(self, dout):
-        return dout.reshape(self._x_shape)
+    def backward(self, dout, x_shape):
+        return dout.reshape(x_shape), {}
 
     def get_config(self):
         config = super().get_config()
@@ -218,28 +224,29 @@ class Dropout(Layer):
         self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         self.seed = _rng.check_seed(seed, "Dropout(seed)")
         self._generator = None
+        self._lock = threading.Lock()
 
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:
-            self._mask = None
-            return x
-        if self._generator is None:
-            self._generator = _rng.generator_for(self.seed)
-        shape = x.shape
-        if self.noise_shape is not None:
-            shape = tuple(s if d is None else d for s, d in zip(x.shape, self.noise_shape))
-        # One uniform 32-bit integer per value, kept when >= rate * 2**32: probability 1 - rate
-        # (to 1 part in 4 billion), from raw generator output, which is several times faster
-        # than drawing floats.
-        size = math.prod(shape)
-        bits = self._generator.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
+            return x, None
+        with self._lock:                      # one generator, drawn from by one call at a time
+            if self._generator is None:
+                self._generator = _rng.generator_for(self.seed)
+            shape = x.shape
+            if self.noise_shape is not None:
+                shape = tuple(s if d is None else d for s, d in zip(x.shape, self.noise_shape))
+            # One uniform 32-bit integer per value, kept when >= rate * 2**32: probability 1 - rate
+            # (to 1 part in 4 billion), from raw generator output, which is several times faster
+            # than drawing floats.
+            size = math.prod(shape)
+            bits = self._generator.bit_generator.random_raw((size + 1) // 2).view(np.uint32)[:size]
         keep = (bits >= np.uint32(min(round(self.rate * 2**32), 2**32 - 1))).reshape(shape)
-        self._mask = keep.astype(x.dtype)
-        self._mask *= x.dtype.type(1.0 / (1.0 - self.rate))              # scaled mask
-        return x * self._mask
+        mask = keep.astype(x.dtype)
+        mask *= x.dtype.type(1.0 / (1.0 - self.rate))                    # scaled mask
+        return x * mask, mask
 
-    def backward(self, dout):
-        return dout if self._mask is None else dout * self._mask
+    def backward(self, dout, mask):
+        return (dout if mask is None else dout * mask), {}
 
     def get_config(self):
         config = super().get_config()
@@ -257,10 +264,10 @@ class Rescaling(Layer):
         self.offset = float_in_range(offset, "offset", "Rescaling", -math.inf, math.inf, False, False)
 
     def forward(self, x, training=False):
-        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset)
+        return x * x.dtype.type(self.scale) + x.dtype.type(self.offset), None
 
-    def backward(self, dout):
-        return dout * dout.dtype.type(self.scale)
+    def backward(self, dout, cache):
+        return dout * dout.dtype.type(self.scale), {}
 
     def get_config(self):
         config = super().get_config()

@@ -39,11 +39,10 @@ class _Pooling2D(Layer):
         return (N, Ho, Wo, C)
 
     def forward(self, x, training=False):
-        out, self._cache = ops.pool2d_forward(x, self.pool_size, self.strides, self.padding, self.mode)  # (N, Ho, Wo, C)
-        return out
+        return ops.pool2d_forward(x, self.pool_size, self.strides, self.padding, self.mode)  # (N, Ho, Wo, C)
 
-    def backward(self, dout):
-        return ops.pool2d_backward(dout, self._cache)                       # (N, H, W, C)
+    def backward(self, dout, cache):
+        return ops.pool2d_backward(dout, cache), {}                         # (N, H, W, C)
 
     def get_config(self):
         config = super().get_config()
@@ -76,3 +75,10 @@ class AveragePooling2D(_Pooling2D):
 
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
+
+
+class GlobalAveragePooling2D(_Pooling2D):
+    """Placeholder, being written."""
+
+
+GlobalMaxPooling2D = GlobalAvgPool2D = GlobalMaxPool2D = GlobalAveragePooling2D

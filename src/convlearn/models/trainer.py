@@ -1,0 +1,768 @@
+"""Training, evaluating and predicting: ``compile``, ``fit``, ``evaluate``, ``predict``.
+
+One training step, for any model::
+
+    outputs, caches = run.forward(program, inputs)        # every layer call, in order
+    loss = sum(weight_k * loss_k(y_k, outputs[k]))          # one loss per output
+    grads = [weight_k * loss_k.backward()]                  # d loss / d output k
+    schedule.backward_and_update(caches, grads)            # run.backward, then the optimizer
+
+``program`` is the model's graph as a list of steps, with the faster steps of
+:mod:`convlearn.engine.plan`; :mod:`convlearn.engine.schedule` decides which
+weight updates run on a second core. Data may be one array, a list of arrays
+(one per input or output, in order) or a dict keyed by input or output names.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import warnings
+
+import numpy as np
+
+from .. import _rng, ops
+from .. import losses as losses_module
+from .. import metrics as metrics_module
+from .. import optimizers as optimizers_module
+from .._checks import as_float_array
+from ..callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
+from ..engine import plan as planning
+from ..engine import run
+from ..engine.schedule import TrainingSchedule, forward_in_chunks
+from ..layers.base import shape_str
+from ..ops import parallel
+
+_VERBOSE_VALUES = ("auto", 0, 1, 2)
+
+
+def using_all_cores(method):
+    """Run the method with convlearn's threads on (see :mod:`convlearn.ops.parallel`)."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with parallel.active():
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+class _PlanPool:
+    """Plans of one model, by kind; each plan is used by one call at a time.
+
+    A plan's fused steps keep buffers from call to call, so two threads must
+    not run the same plan at once: :meth:`borrow` hands out a free plan, or
+    builds another.
+    """
+
+    def __init__(self):
+        self._free = {}
+        self._lock = threading.Lock()
+
+    def clear(self):
+        with self._lock:
+            self._free = {}
+
+    def borrow(self, key, build):
+        with self._lock:
+            free = self._free.setdefault(key, [])
+            plan = free.pop() if free else None
+        return plan if plan is not None else build()
+
+    def give_back(self, key, plan):
+        with self._lock:
+            self._free.setdefault(key, []).append(plan)
+
+
+class _Output:
+    """What ``compile`` set up for one model output: its loss, weight and metrics."""
+
+    def __init__(self, name, loss, weight, metric_specs):
+        self.name = name
+        self.loss = loss
+        self.weight = weight
+        self.metric_specs = metric_specs
+        self.metrics = []
+
+
+class Trainer:
+    """The training half of :class:`~convlearn.models.Model` (a mixin; see the module docstring)."""
+
+    def _init_trainer(self):
+        self.optimizer = None
+        self.loss = None
+        self.compiled = False
+        self._outputs_setup = []
+        self.history = None
+        self.stop_training = False
+        self._plans = _PlanPool()
+        self._schedule = None
+
+    # ------------------------------------------------------------------
+    # compile
+    # ------------------------------------------------------------------
+
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True):
+        """Choose the optimizer, the loss(es) and the metrics for training.
+
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default "rmsprop"
+        loss : str, Loss, list or dict
+            One loss (for every output), or one per output: a list in output
+            order or a dict keyed by output name (None: no loss for that output).
+        loss_weights : list or dict of float, optional
+            Factors of each output's loss in the total loss.
+        metrics : list, or (several outputs) list of lists or dict
+            e.g. ``["accuracy"]``.
+
+        ``run_eagerly``, ``steps_per_execution``, ``jit_compile`` and
+        ``auto_scale_loss`` are accepted for compatibility; NumPy always runs eagerly.
+        Changes to ``layer.trainable`` take effect at the next ``compile``, as in Keras.
+        """
+        if weighted_metrics is not None:
+            raise ValueError("compile: `weighted_metrics` is not supported by convlearn; leave it as None.")
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        self._loss_spec = (loss, loss_weights, metrics)
+        self._outputs_setup = []
+        if metrics is not None and not isinstance(metrics, (list, tuple, dict, str, metrics_module.Metric)):
+            raise TypeError(f"compile: `metrics` must be a list such as ['accuracy']; got {metrics!r}.")
+        for spec in _all_metric_specs(metrics):
+            metrics_module.get(spec, (1,), (1,))   # validate names now; "accuracy" is resolved on data
+        if isinstance(loss, (str, losses_module.Loss)) or (loss is not None and not isinstance(loss, (list, tuple, dict))):
+            losses_module.get(loss)               # a bad name fails here, not at fit
+        self.compiled = True
+        self._trainable_at_compile = None
+        self._schedule = None
+        if self.built:
+            self._setup_outputs()
+
+    def _setup_outputs(self):
+        """Per output: loss object, weight and metric specs, from what ``compile`` received."""
+        loss, loss_weights, metrics = self._loss_spec
+        names = self.output_names
+        n = len(names)
+        losses = _per_output(loss, names, "loss", broadcast=True)
+        weights = _per_output(loss_weights, names, "loss_weights", broadcast=False)
+        if n == 1 and metrics is not None and not isinstance(metrics, dict) and not _is_nested(metrics):
+            metric_lists = [list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]]
+        elif metrics is None:
+            metric_lists = [[] for _ in names]
+        else:
+            if isinstance(metrics, (list, tuple)) and not _is_nested(metrics) and metrics:
+                raise ValueError(
+                    f"compile: this model has {n} outputs ({', '.join(names)}), so `metrics` must be a dict "
+                    f"keyed by output name or a list of {n} lists, e.g. metrics={{{names[0]!r}: ['accuracy']}}. "
+                    f"Received: metrics={metrics!r}."
+                )
+            metric_lists = [m if isinstance(m, (list, tuple)) else ([] if m is None else [m])
+                            for m in _per_output(metrics, names, "metrics", broadcast=False)]
+        self._outputs_setup = []
+        for name, lo, w, ms in zip(names, losses, weights, metric_lists):
+            loss_obj = None if lo is None else losses_module.get(lo)
+            if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w)):
+                raise ValueError(f"compile: `loss_weights` must be numbers, one per output. Received: "
+                                 f"loss_weights={loss_weights!r}.")
+            weight = 1.0 if w is None else float(w)
+            self._outputs_setup.append(_Output(name, loss_obj, weight, list(ms)))
+        if all(o.loss is None for o in self._outputs_setup) and loss is not None:
+            raise ValueError("compile: every output's loss is None, so there is nothing to train.")
+        if n == 1:
+            self.loss = self._outputs_setup[0].loss
+
+    @property
+    def metrics(self):
+        return [m for o in self._outputs_setup for m in o.metrics]
+
+    @property
+    def metrics_names(self):
+        return ["loss"] + [name for name, _ in self._metric_entries()]
+
+    def _metric_entries(self):
+        """(log name, Metric) for every metric; outputs prefix their names when there are several."""
+        many = len(self._outputs_setup) > 1
+        return [(f"{o.name}_{m.name}" if many else m.name, m) for o in self._outputs_setup for m in o.metrics]
+
+    def _resolve_metrics(self, ys):
+        for o, y, shape in zip(self._outputs_setup, ys, self._output_shapes()):
+            o.metrics = [metrics_module.get(m, y.shape, shape) for m in o.metric_specs]
+
+    def _require_compiled(self, owner):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() before {owner}(), e.g. "
+                "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])."
+            )
+        if self._loss_spec[0] is None:
+            raise ValueError(f"{owner}() needs a loss: call model.compile(..., loss='sparse_categorical_crossentropy').")
+
+    # ------------------------------------------------------------------
+    # Data
+    # ------------------------------------------------------------------
+
+    def _output_shapes(self):
+        return [tuple(t.shape) for t in self.outputs]
+
+    def _prepare_x(self, x, owner):
+        """The inputs as a list of float arrays in the model's input order, the model built for them."""
+        if x is None:
+            raise ValueError(f"{owner}: `x` is required, e.g. model.{owner}(x_train, y_train).")
+        self._build_from_data(x, owner)
+        names = self.input_names
+        arrays = _structure_to_list(x, names, "x", owner, "input")
+        out = []
+        for k, (arr, tensor) in enumerate(zip(arrays, self.inputs)):
+            label = "x" if len(names) == 1 else f"x[{names[k]!r}]"
+            arr = as_float_array(arr, label, owner, dtype=tensor.dtype)
+            _check_input_shape(arr.shape, tensor.shape, self.name, owner, label)
+            out.append(arr)
+        n = len(out[0])
+        for k, arr in enumerate(out[1:], 1):
+            if len(arr) != n:
+                raise ValueError(f"{owner}: all inputs need the same number of samples; got {n} for "
+                                 f"'{names[0]}' and {len(arr)} for '{names[k]}'.")
+        return out
+
+    def _prepare_xy(self, x, y, owner):
+        xs = self._prepare_x(x, owner)
+        if not self._outputs_setup:
+            self._setup_outputs()
+        if y is None:
+            raise ValueError(f"{owner}: `y` (the labels) is required, e.g. model.{owner}(x_train, y_train).")
+        names = self.output_names
+        ys_given = _structure_to_list(y, names, "y", owner, "output", allow_missing=True)
+        ys = []
+        for k, (yk, setup, shape) in enumerate(zip(ys_given, self._outputs_setup, self._output_shapes())):
+            if setup.loss is None:
+                ys.append(None if yk is None else np.asarray(yk))
+                continue
+            label = "y" if len(names) == 1 else f"y[{names[k]!r}]"
+            if yk is None:
+                raise ValueError(f"{owner}: no labels for output '{names[k]}', which has a loss. Pass {label}.")
+            yk = np.asarray(yk)
+            if yk.dtype.kind not in "biuf":
+                raise TypeError(f"{owner}: `{label}` must be numeric labels; got dtype {yk.dtype}.")
+            if yk.ndim == 0 or len(yk) != len(xs[0]):
+                raise ValueError(
+                    f"{owner}: x and {label} must have the same number of samples; got {len(xs[0])} inputs and "
+                    f"{'a scalar' if yk.ndim == 0 else len(yk)} labels."
+                )
+            if yk.dtype.kind == "f" and not np.isfinite(yk).all():
+                raise ValueError(f"{owner}: `{label}` contains NaN or infinite values. Clean the labels first.")
+            ys.append(setup.loss.prepare_targets(yk, (len(yk),) + tuple(shape[1:])))
+        return xs, ys
+
+    # ------------------------------------------------------------------
+    # Plans
+    # ------------------------------------------------------------------
+
+    def _plain_program(self, training):
+        return self._graph_for(training).program(training)
+
+    def _inference_key(self):
+        return ("inference", ops.get_kernels(), self._graph_version)
+
+    def _borrow_inference_plan(self):
+        key = self._inference_key()
+        return key, self._plans.borrow(key, lambda: planning.inference_plan(self._plain_program(False)))
+
+    def _trainable_params(self):
+        """The weights the optimizer updates: those trainable at the last compile (Keras's rule)."""
+        if self._trainable_at_compile is None:
+            self._trainable_at_compile = list(self.trainable_weights)
+        return self._trainable_at_compile
+
+    def _training_schedule(self, batch_size):
+        fusable = [o.loss.fuses_with if o.loss is not None and not getattr(o.loss, "from_logits", True)
+                   else None for o in self._outputs_setup]
+        params = self._trainable_params()
+        program, logits = planning.training_plan(self._plain_program(True), fusable, {id(p) for p in params})
+        self._logits = logits
+        self._warn_if_not_probabilities(program)
+        return TrainingSchedule(program, params, self.optimizer, batch_size)
+
+    def _warn_if_not_probabilities(self, program):
+        """A common slip: softmax missing on the last layer while the loss expects probabilities."""
+        for k, (o, act) in enumerate(zip(self._outputs_setup, self._logits)):
+            loss = o.loss
+            if act is not None or loss is None or not loss.fuses_with or getattr(loss, "from_logits", True):
+                continue
+            producer = {s.output: s for s in program.steps}.get(program.outputs[k])
+            if producer is None:
+                continue
+            last = planning.base_layer(producer.layer)
+            name = getattr(getattr(last, "activation", None), "name", "linear")
+            if name in ("linear", "relu"):
+                warnings.warn(
+                    f"The loss {loss.name} expects probabilities, but the last layer '{last.name}' has "
+                    f"activation '{name}'. Add activation='{loss.fuses_with}' to it, or pass from_logits=True "
+                    "to the loss.",
+                    stacklevel=4,
+                )
+
+    # ------------------------------------------------------------------
+    # One step
+    # ------------------------------------------------------------------
+
+    def _losses(self, outs, ys, logits, update_metrics=True):
+        """Total loss, per-output losses and the gradients to start the backward pass with."""
+        total, per_output, grads = 0.0, [], []
+        for o, out, y, act in zip(self._outputs_setup, outs, ys, logits):
+            if o.loss is None:
+                per_output.append(None)
+                grads.append(None)
+                continue
+            if act is not None:
+                # the output step stopped at its logits; the loss applies the activation once, and
+                # hands the metrics its probabilities when it has them (softmax)
+                value = o.loss.forward(y, None, logits=out)
+                preds = o.loss.predictions() if update_metrics else None
+                if preds is None and update_metrics and o.metrics:
+                    preds = act.forward(out)[0]
+            else:
+                value = o.loss.forward(y, out)
+                preds = out
+            if update_metrics:
+                for m in o.metrics:
+                    m.update(y, preds)
+            total += o.weight * value
+            per_output.append(value)
+            g = o.loss.backward().astype(out.dtype, copy=False)
+            grads.append(g if o.weight == 1.0 else g * out.dtype.type(o.weight))
+        return total, per_output, grads
+
+    def _train_step(self, xs, ys, overlap=False):
+        """One optimizer step on one batch; returns ``(loss, per-output losses)``."""
+        schedule = self._schedule
+        outs, caches = run.forward(schedule.program, xs)
+        total, per_output, grads = self._losses(outs, ys, self._logits)
+        schedule.backward_and_update(caches, grads, overlap=overlap)
+        return total, per_output
+
+    def _finish_update(self):
+        if self._schedule is not None:
+            self._schedule.finish()
+
+    def _logs(self, loss_sum, per_sums, seen):
+        logs = {"loss": loss_sum / seen}
+        if sum(o.loss is not None for o in self._outputs_setup) > 1:
+            for o, s in zip(self._outputs_setup, per_sums):
+                if o.loss is not None:
+                    logs[f"{o.name}_loss"] = s / seen
+        logs.update((name, m.result()) for name, m in self._metric_entries())
+        return logs
+
+    # ------------------------------------------------------------------
+    # fit / evaluate / predict
+    # ------------------------------------------------------------------
+
+    @using_all_cores
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
+        """Train the model for ``epochs`` passes over the data.
+
+        Parameters
+        ----------
+        x : array, or list/dict of arrays (one per input), shape (N, ...)
+        y : labels, or list/dict of them (one per output)
+        batch_size : int, default 32
+        epochs : int, default 1
+        verbose : "auto", 0, 1 or 2
+            1 (and "auto"): a progress bar; 2: one line per epoch; 0: silent.
+        callbacks : list of Callback, optional
+        validation_split : float in [0, 1)
+            Fraction of the data, taken from the end before shuffling, held out for validation.
+        validation_data : tuple (x_val, y_val), optional
+        shuffle : bool, default True
+        initial_epoch : int, default 0
+
+        Returns
+        -------
+        History
+            ``history.history`` maps "loss", "accuracy", "val_loss", ... to per-epoch lists.
+
+        Raises
+        ------
+        RuntimeError
+            If the model was not compiled.
+        FloatingPointError
+            If the loss becomes NaN or infinite; the message names the epoch and step.
+        """
+        self._require_compiled("fit")
+        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight,
+                       "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
+        for key, value in unsupported.items():
+            if value is not None:
+                raise ValueError(f"fit: `{key}` is not supported by convlearn; leave it as None. Received: {key}={value!r}.")
+        batch_size = check_batch_size(batch_size, "fit")
+        verbose = check_verbose(verbose, "fit")
+        epochs = check_count(epochs, "epochs", "fit", minimum=1)
+        initial_epoch = check_count(initial_epoch, "initial_epoch", "fit", minimum=0)
+        if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+            raise ValueError(f"fit: `validation_split` must be a number in [0, 1). Received: validation_split={validation_split!r}.")
+        xs, ys = self._prepare_xy(x, y, "fit")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("fit: `validation_data` must be a tuple (x_val, y_val).")
+            val = self._prepare_xy(validation_data[0], validation_data[1], "fit(validation_data)")
+        elif validation_split:
+            n = len(xs[0])
+            split = int(n * (1 - validation_split))
+            if split == 0 or split == n:
+                raise ValueError(
+                    f"fit: validation_split={validation_split} of {n} samples leaves an empty "
+                    "training or validation set. Use more data or a different split."
+                )
+            val = ([a[split:] for a in xs], [None if b is None else b[split:] for b in ys])
+            xs, ys = [a[:split] for a in xs], [None if b is None else b[:split] for b in ys]
+        else:
+            val = None
+        self._resolve_metrics(ys)
+        n = len(xs[0])
+        steps = math.ceil(n / batch_size)
+        cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
+                           verbose=verbose, epochs=epochs, steps=steps)
+        rng = _rng.generator_for(None)
+        buffers = [np.empty((min(batch_size, n),) + a.shape[1:], dtype=a.dtype) for a in xs]
+        self.stop_training = False
+        self._schedule = self._training_schedule(min(batch_size, n))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # a diverging run raises one clear FloatingPointError below, not a stream of warnings
+            try:
+                return self._fit_epochs(cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch,
+                                        shuffle, steps, validation_freq, validation_batch_size)
+            finally:
+                self._finish_update()
+
+    def _fit_epochs(self, cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch, shuffle, steps,
+                    validation_freq, validation_batch_size):
+        """The epoch loop of :meth:`fit` (arguments already checked)."""
+        n = len(xs[0])
+        # The next batch may start while the last update finishes, unless a callback
+        # could look at the weights between batches.
+        overlap = not any(_may_read_weights_between_batches(cb) for cb in cbs)
+        cbs.on_train_begin()
+        logs = {}
+        for epoch in range(initial_epoch, epochs):
+            cbs.on_epoch_begin(epoch)
+            order = rng.permutation(n) if shuffle else None
+            loss_sum, per_sums = 0.0, [0.0] * len(ys)
+            for m in self.metrics:
+                m.reset()
+            for step in range(steps):
+                cbs.on_train_batch_begin(step)
+                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                if order is None:
+                    xb, yb = [a[sl] for a in xs], [None if b is None else b[sl] for b in ys]
+                else:
+                    idx = order[sl]
+                    # gather into the same buffers every step: no fresh allocation, and the
+                    # kernels can keep views of them from step to step
+                    xb = [np.take(a, idx, axis=0, out=buf[:len(idx)] if len(idx) < batch_size else buf)
+                          for a, buf in zip(xs, buffers)]
+                    yb = [None if b is None else b[idx] for b in ys]
+                batch_loss, per_output = self._train_step(xb, yb, overlap=overlap)
+                loss_sum += batch_loss * len(xb[0])
+                per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
+                logs = self._logs(loss_sum, per_sums, min(n, (step + 1) * batch_size))
+                cbs.on_train_batch_end(step, logs)
+                if not math.isfinite(batch_loss):
+                    if self.stop_training:  # a TerminateOnNaN callback asked for a clean stop
+                        break
+                    raise FloatingPointError(
+                        f"Training diverged: the loss became {batch_loss} at epoch {epoch + 1}, step "
+                        f"{step + 1}/{steps}. Try a smaller learning rate (now {self.optimizer.learning_rate:g}), "
+                        "check that the inputs are normalised (e.g. x / 255), or use gradient clipping "
+                        "(clipnorm=1.0 in the optimizer)."
+                    )
+                if self.stop_training:
+                    break
+            self._finish_update()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                results = self._evaluate_arrays(val[0], val[1], validation_batch_size or batch_size)
+                logs.update(("val_" + k, v) for k, v in results.items())
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbs.on_train_end(logs)
+        return self.history
+
+    def _evaluate_arrays(self, xs, ys, batch_size, callbacks=None):
+        """Mean loss and metrics over (xs, ys) in batches; no weight changes."""
+        for m in self.metrics:
+            m.reset()
+        key, program = self._borrow_inference_plan()
+        try:
+            n = len(xs[0])
+            loss_sum, per_sums = 0.0, [0.0] * len(ys)
+            no_logits = [None] * len(ys)
+            for step, start in enumerate(range(0, n, batch_size)):
+                if callbacks is not None:
+                    callbacks.on_test_batch_begin(step)
+                xb = [a[start:start + batch_size] for a in xs]
+                yb = [None if b is None else b[start:start + batch_size] for b in ys]
+                outs = run.forward(program, xb)[0]
+                total, per_output, _ = self._losses(outs, yb, no_logits)
+                loss_sum += total * len(xb[0])
+                per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
+                if callbacks is not None:
+                    callbacks.on_test_batch_end(step, self._logs(loss_sum, per_sums, min(n, start + batch_size)))
+            return self._logs(loss_sum, per_sums, n)
+        finally:
+            self._plans.give_back(key, program)
+
+    @using_all_cores
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """Loss (and metrics) on test data.
+
+        Returns
+        -------
+        float or list or dict
+            The loss alone when the model has no metrics, else ``[loss, metric, ...]``
+            (``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``).
+        """
+        self._require_compiled("evaluate")
+        if sample_weight is not None or steps is not None:
+            raise ValueError("evaluate: `sample_weight` and `steps` are not supported by convlearn; leave them as None.")
+        batch_size = check_batch_size(batch_size, "evaluate")
+        verbose = check_verbose(verbose, "evaluate")
+        xs, ys = self._prepare_xy(x, y, "evaluate")
+        self._resolve_metrics(ys)
+        steps = math.ceil(len(xs[0]) / batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
+        cbs.on_test_begin()
+        results = self._evaluate_arrays(xs, ys, batch_size, cbs)
+        cbs.on_test_end(results)
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
+
+    @using_all_cores
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs of the model for ``x`` (class probabilities for the guide's model).
+
+        Each sample's output depends on that sample only, so convlearn runs
+        several batches of ``batch_size`` through the layers together (up to
+        256 samples at a time): fewer, larger matrix products, the same
+        outputs. The progress bar and the batch callbacks still count batches
+        of ``batch_size``.
+
+        Returns
+        -------
+        ndarray, float32, or a list/dict of them for a model with several outputs
+            Shape ``(N,) + output_shape[1:]``, e.g. (N, 10).
+        """
+        if steps is not None:
+            raise ValueError("predict: `steps` is not supported by convlearn; leave it as None.")
+        batch_size = check_batch_size(batch_size, "predict")
+        verbose = check_verbose(verbose, "predict")
+        xs = self._prepare_x(x, "predict")
+        n = len(xs[0])
+        steps = math.ceil(n / batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
+        cbs.on_predict_begin()
+        outputs = [np.empty((n,) + tuple(t.shape[1:]), dtype=t.dtype) for t in self.outputs]
+        group = batch_size * max(1, 256 // batch_size)            # whole batches per forward pass
+        step = 0
+        key, program = self._borrow_inference_plan()
+        try:
+            for start in range(0, n, group):
+                stop = min(n, start + group)
+                first_step = step
+                for _ in range(start, stop, batch_size):
+                    cbs.on_predict_batch_begin(step)
+                    step += 1
+                for out, part in zip(outputs, forward_in_chunks(program, [a[start:stop] for a in xs])):
+                    out[start:stop] = part
+                for s in range(first_step, step):
+                    cbs.on_predict_batch_end(s, {})
+        finally:
+            self._plans.give_back(key, program)
+        cbs.on_predict_end()
+        return self._output_structure(outputs)
+
+    def _forward_arrays(self, x, owner):
+        """Inference on arrays, as ``model(x)`` does: the output structure."""
+        xs = self._prepare_x(x, owner)
+        key, program = self._borrow_inference_plan()
+        try:
+            return self._output_structure(forward_in_chunks(program, xs))
+        finally:
+            self._plans.give_back(key, program)
+
+    @using_all_cores
+    def predict_on_batch(self, x):
+        """Outputs for one batch, without progress bar or batching."""
+        return self._forward_arrays(x, "predict_on_batch")
+
+    @using_all_cores
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
+        self._require_compiled("train_on_batch")
+        xs, ys = self._prepare_xy(x, y, "train_on_batch")
+        self._resolve_metrics(ys)
+        for m in self.metrics:
+            m.reset()
+        self._schedule = self._training_schedule(len(xs[0]))
+        try:
+            loss, per_output = self._train_step(xs, ys)
+        finally:
+            self._finish_update()
+        results = self._logs(loss, [0.0 if v is None else v for v in per_output], 1)
+        if return_dict:
+            return results
+        values = list(results.values())
+        return values[0] if len(values) == 1 else values
+
+    @using_all_cores
+    def test_on_batch(self, x, y, return_dict=False):
+        """Loss (and metrics) on one batch."""
+        xs = x if not isinstance(x, np.ndarray) else x
+        n = len(np.asarray(xs if not isinstance(xs, dict) else next(iter(xs.values())))
+                if not isinstance(xs, (list, tuple)) else xs[0])
+        return self.evaluate(x, y, batch_size=max(1, n), verbose=0, return_dict=return_dict)
+
+
+# ----------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------
+
+def _is_nested(metrics):
+    return isinstance(metrics, (list, tuple)) and any(isinstance(m, (list, tuple)) or m is None for m in metrics)
+
+
+def _all_metric_specs(metrics):
+    if metrics is None:
+        return []
+    if isinstance(metrics, dict):
+        items = list(metrics.values())
+    elif isinstance(metrics, (list, tuple)):
+        items = list(metrics)
+    else:
+        items = [metrics]
+    out = []
+    for m in items:
+        if isinstance(m, (list, tuple)):
+            out.extend(m)
+        elif m is not None:
+            out.append(m)
+    return out
+
+
+def _per_output(value, names, argname, broadcast):
+    """``value`` as one entry per output: a list in order, a dict by name, or one for all."""
+    n = len(names)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(
+                f"compile: `{argname}` names output(s) {unknown} that the model does not have; its outputs "
+                f"are {names}."
+            )
+        if argname == "loss":
+            missing = [k for k in names if k not in value]
+            if missing:
+                raise ValueError(
+                    f"compile: `loss` is a dict without an entry for output(s) {missing}; give every output "
+                    f"a loss (or None). The outputs are {names}."
+                )
+        return [value.get(k) for k in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(
+                f"compile: `{argname}` has {len(value)} entries but the model has {n} output(s) "
+                f"({', '.join(names)}). Give one per output, or a dict keyed by output name."
+            )
+        return list(value)
+    if value is None or broadcast:
+        return [value] * n
+    if n != 1:
+        raise ValueError(f"compile: this model has {n} outputs, so `{argname}` must be a list or a dict.")
+    return [value]
+
+
+def _structure_to_list(value, names, argname, owner, kind, allow_missing=False):
+    """Arrays for each input or output, from one array, a list in order, or a dict by name."""
+    n = len(names)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(
+                f"{owner}: `{argname}` has key(s) {unknown} that are not names of the model's {kind}s "
+                f"({names}). Use those names as keys."
+            )
+        missing = [k for k in names if k not in value]
+        if missing and not allow_missing:
+            raise ValueError(f"{owner}: `{argname}` has no array for {kind}(s) {missing}.")
+        return [value.get(k) for k in names]
+    if isinstance(value, (list, tuple)) and n > 1:
+        if len(value) != n:
+            raise ValueError(
+                f"{owner}: the model has {n} {kind}s ({', '.join(names)}); `{argname}` has {len(value)} "
+                f"arrays. Pass one array per {kind}, in that order, or a dict keyed by {kind} name."
+            )
+        return list(value)
+    if isinstance(value, (list, tuple)) and len(value) == 1 and isinstance(value[0], np.ndarray):
+        return [value[0]]
+    if n > 1:
+        raise ValueError(
+            f"{owner}: the model has {n} {kind}s ({', '.join(names)}); pass `{argname}` as a list of {n} "
+            f"arrays or a dict keyed by {kind} name; got {type(value).__name__}."
+        )
+    return [value]
+
+
+def _check_input_shape(shape, expected, model_name, owner, label):
+    ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected[1:], shape[1:]))
+    if ok:
+        return
+    hint = ""
+    if len(shape) == len(expected) - 1 and expected[-1] == 1 and tuple(expected[1:-1]) == tuple(shape[1:]):
+        hint = (f" Add a channel axis: x = x[..., None] "
+                f"(or x.reshape(-1, {', '.join(str(d) for d in expected[1:])})).")
+    elif len(shape) > 2 and len(expected) == 2 and math.prod(shape[1:]) == expected[1]:
+        hint = f" Flatten the samples: x = x.reshape(len(x), {expected[1]})."
+    what = "input" if label == "x" else f"input {label[2:-1]}"
+    raise ValueError(
+        f"{owner}: model '{model_name}' expects {what} of shape {shape_str(expected)}; "
+        f"got {shape_str(tuple(shape))}.{hint}"
+    )
+
+
+def _may_read_weights_between_batches(callback):
+    """Whether ``callback`` runs code of its own after a training batch (so it might
+    read or change the weights then). convlearn's own History, progress bar and
+    TerminateOnNaN only read the logs (subclasses may do more)."""
+    if type(callback) in (History, ProgbarLogger, TerminateOnNaN):
+        return False
+    hooks = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
+    for hook in hooks:
+        method = getattr(callback, hook)
+        if getattr(method, "__func__", method) is not getattr(Callback, hook):  # overridden, or set per instance
+            return True
+    return False
+
+
+def check_batch_size(batch_size, owner):
+    if batch_size is None:
+        return 32
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
+        raise ValueError(f"{owner}: `batch_size` must be a positive integer. Received: batch_size={batch_size!r}.")
+    return int(batch_size)
+
+
+def check_verbose(verbose, owner):
+    if verbose not in _VERBOSE_VALUES or isinstance(verbose, bool):
+        raise ValueError(f"{owner}: `verbose` must be 'auto', 0, 1 or 2. Received: verbose={verbose!r}.")
+    return 1 if verbose == "auto" else verbose
+
+
+def check_count(value, name, owner, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: `{name}` must be an integer >= {minimum}. Received: {name}={value!r}.")
+    return int(value)
