@@ -459,12 +459,12 @@ def test_set_weights_with_nan():
     model = small_cnn()
     weights = model.get_weights()
     weights[1] = np.full_like(weights[1], np.nan)
-    with pytest.raises(ValueError, match="weight 'bias' must be finite numbers"):
+    with pytest.raises(ValueError, match="weight 'conv2d(_\\d+)?/bias' must be finite numbers"):
         model.set_weights(weights)
 
 
 def test_subclassing_model_without_inputs_explains_why():
-    with pytest.raises(TypeError, match="convlearn has no automatic differentiation"):
+    with pytest.raises(TypeError, match=r"needs both.*subclass keras.Model and define __init__ and call"):
         keras.Model()
 
 
@@ -490,9 +490,11 @@ def test_divergence_stops_with_a_floating_point_error_naming_epoch_and_step():
 def test_load_model_with_custom_objects(tmp_path):
     small_cnn().save(tmp_path / "m.keras")
     keras.models.load_model(tmp_path / "m.keras", custom_objects={}, safe_mode=True)
-    with pytest.raises(ValueError, match=r"rebuilds only its own layers, losses and optimizers, so `custom_objects` "
-                                         r"must be None or empty"):
+    with pytest.raises(ValueError, match=r"`custom_objects` must map class names to your Layer or Model classes; "
+                                         r"'MyLayer' maps to <class 'object'>"):
         keras.models.load_model(tmp_path / "m.keras", custom_objects={"MyLayer": object})
+    with pytest.raises(ValueError, match=r"`custom_objects` must be a dict mapping class names to classes"):
+        keras.models.load_model(tmp_path / "m.keras", custom_objects=[Dense])
 
 
 def test_missing_layer_lists_the_available_ones():
@@ -513,5 +515,6 @@ def test_changed_model_after_compile_says_to_compile_again():
     model.pop()
     model.add(keras.layers.Dense(4))
     model.add(keras.layers.Dense(2, activation="softmax"))
-    with pytest.raises(ValueError, match="call model.compile"):
+    with pytest.raises(ValueError, match=r"changed since compile\(\) \(layers were added or removed\).*"
+                                         r"call model.compile"):
         model.fit(x, y, verbose=0)

@@ -80,7 +80,8 @@ def test_conv2d_gradients_with_relu_and_without_bias(rng):
     x = rng.standard_normal((2, 5, 4, 2))
     # keep the pre-activations away from the kink at 0
     z = layer(x)
-    assert np.min(np.abs(layer.logits)) > 1e-4, "pre-activation too close to 0 for a clean check"
+    logits, _ = layer.forward_logits(x)
+    assert np.min(np.abs(logits)) > 1e-4, "pre-activation too close to 0 for a clean check"
     assert (z == 0).any() and (z > 0).any()
     check_layer_gradients(layer, x)
 
@@ -107,17 +108,28 @@ def test_dense_without_bias_gradients(rng):
     assert set(errors) == {"input", "kernel"}
 
 
+def nth_training_call(fresh, x, n):
+    """The output of the ``n``-th training call of a new layer ``fresh()``.
+
+    A seeded Dropout draws the same masks in the same order, so this is a fixed
+    function of ``x``. ``check_layer_gradients`` calls its layer once to build it
+    and takes the gradients of the second call: ``n=2`` repeats that call's mask.
+    """
+    layer = fresh()
+    for _ in range(n - 1):
+        layer(x, training=True)
+    return layer(x, training=True)
+
+
 def test_dropout_training_gradients_with_fixed_mask(rng):
     x = rng.standard_normal((3, 4, 5))
 
     def fresh():
         return layers.Dropout(0.4, seed=7, dtype=F64)
 
-    layer = fresh()
-    out = layer(x, training=True)
+    out = nth_training_call(fresh, x, 2)
     assert (out == 0).any() and (out != 0).any(), "the mask should drop some values and keep others"
-    # a fresh layer with the same seed draws the same first mask, so the function is fixed
-    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: fresh()(inp, training=True))
+    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 2))
 
 
 def test_dropout_noise_shape_gradients(rng):
@@ -126,18 +138,22 @@ def test_dropout_noise_shape_gradients(rng):
     def fresh():
         return layers.Dropout(0.5, noise_shape=(None, 1, 1, 4), seed=3, dtype=F64)
 
-    out = fresh()(x, training=True)
-    kept = out != 0
-    # the mask is shared over the two spatial axes
-    assert (kept == kept[:, :1, :1, :]).all()
-    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: fresh()(inp, training=True))
+    for n in (1, 2):
+        kept = nth_training_call(fresh, x, n) != 0
+        # the mask is shared over the two spatial axes
+        assert (kept == kept[:, :1, :1, :]).all()
+    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 2))
 
 
 def test_dropout_inference_is_identity(rng):
     x = rng.standard_normal((3, 4))
     layer = layers.Dropout(0.5, seed=1, dtype=F64)
     np.testing.assert_array_equal(layer(x, training=False), x)
-    np.testing.assert_array_equal(layer.backward(x * 2), x * 2)
+    out, cache = layer.forward(x, training=False)
+    np.testing.assert_array_equal(out, x)
+    dx, grads = layer.backward(x * 2, cache)
+    np.testing.assert_array_equal(dx, x * 2)
+    assert grads == {}
 
 
 RELU_OPTIONS = [
@@ -192,8 +208,9 @@ def test_gradient_checker_detects_a_wrong_gradient(rng):
     """The checker itself can fail: a layer whose backward is off by a factor is caught."""
 
     class WrongScale(layers.Rescaling):
-        def backward(self, dout):
-            return 1.01 * super().backward(dout)
+        def backward(self, dout, cache):
+            dx, grads = super().backward(dout, cache)
+            return 1.01 * dx, grads
 
     with pytest.raises(AssertionError, match="gradient check failed"):
         check_layer_gradients(WrongScale(3.0, dtype=F64), rng.standard_normal((2, 3)))
@@ -218,7 +235,8 @@ def test_max_pooling_ties_go_to_the_first_maximum():
     x = np.zeros((1, 4, 4, 1))
     layer = layers.MaxPooling2D(2, dtype=F64)
     layer(x)
-    dx = layer.backward(np.ones((1, 2, 2, 1)))
+    _, cache = layer.forward(x)
+    dx, _ = layer.backward(np.ones((1, 2, 2, 1)), cache)
     expected = np.zeros((4, 4))
     expected[::2, ::2] = 1.0          # the top-left cell of each window: first in reading order
     np.testing.assert_array_equal(dx[0, :, :, 0], expected)
@@ -252,17 +270,20 @@ def test_dense_backward_in_two_parts_equals_backward(batch, rng):
     x = rng.standard_normal((batch, 6))
     layer(x)
     dout = rng.standard_normal((batch, 5))
-    layer.forward(x, training=True)
-    dx = layer.backward(dout)
-    grads = {k: v.copy() for k, v in layer.grads.items()}
-    layer.grads.clear()
-    layer.forward(x, training=True)
-    input_gradient, weight_gradients = layer.backward_input_first(dout)
-    weight_gradients()
+    _, cache = layer.forward(x, training=True)
+    dx, grads = layer.backward(dout, cache)
+    _, cache = layer.forward(x, training=True)
+    input_gradient, weight_gradients = layer.backward_input_first(dout, cache)
+    split_grads = weight_gradients()
     np.testing.assert_allclose(input_gradient(), dx, rtol=1e-12)
-    assert set(layer.grads) == set(grads)
+    assert set(split_grads) == set(grads) == set(layer.params)
     for key in grads:
-        np.testing.assert_allclose(layer.grads[key], grads[key], rtol=1e-12)
+        np.testing.assert_allclose(split_grads[key], grads[key], rtol=1e-12)
+    # without the input gradient, the weight gradients are unchanged
+    no_input, weights_only = layer.backward_input_first(dout, cache, need_dx=False)
+    assert no_input() is None
+    for key, value in weights_only().items():
+        np.testing.assert_allclose(value, grads[key], rtol=1e-12)
 
 
 def test_rescaling_maps_pixels_to_unit_range():
@@ -279,14 +300,17 @@ def test_rescaling_maps_pixels_to_unit_range():
 TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
 
 
-def torch_parity(torch, layer, x, fn, training=False, seed=0):
+def torch_parity(torch, layer, x, fn, seed=0):
     """Run ``layer`` and ``fn`` (the torch version) on ``x``; compare output and every gradient."""
     tol = TOLERANCE[layer.dtype]
     x = np.asarray(x, dtype=layer.dtype)
-    out = layer(x, training=training)
+    called = layer(x)                                        # builds the layer
+    out, cache = layer.forward(x)
+    np.testing.assert_array_equal(out, called)
     assert out.dtype == np.dtype(layer.dtype)
     w = np.random.default_rng(seed).standard_normal(out.shape).astype(layer.dtype)
-    dx = layer.backward(w.copy())
+    dx, grads = layer.backward(w.copy(), cache)
+    assert set(grads) == set(layer.params)
     xt = torch.tensor(x, requires_grad=True)
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in layer.params.items()}
     out_t = fn(xt, tparams)
@@ -295,7 +319,7 @@ def torch_parity(torch, layer, x, fn, training=False, seed=0):
     assert rel_error(out, out_t.detach().numpy()) < tol, "outputs differ"
     assert rel_error(dx, xt.grad.numpy()) < tol, "input gradients differ"
     for key, value in tparams.items():
-        assert rel_error(layer.grads[key], value.grad.numpy()) < tol, f"gradients of {key!r} differ"
+        assert rel_error(grads[key], value.grad.numpy()) < tol, f"gradients of {key!r} differ"
     return out
 
 
@@ -473,7 +497,7 @@ def test_dropout_training_matches_torch_convention(torch, rng):
     rate = 0.25
     x = rng.uniform(1.0, 2.0, size=(50, 40))
     layer = layers.Dropout(rate, seed=5, dtype=F64)
-    out = layer(x, training=True)
+    out, cache = layer.forward(x, training=True)
     mask = out != 0
     out_t = torch.nn.functional.dropout(torch.tensor(x), p=rate, training=True).numpy()
     mask_t = out_t != 0
@@ -484,7 +508,8 @@ def test_dropout_training_matches_torch_convention(torch, rng):
     assert abs(1 - mask.mean() - rate) < 0.04
     # torch with the convlearn mask gives the same output and gradient
     dout = rng.standard_normal(x.shape)
-    dx = layer.backward(dout)
+    dx, grads = layer.backward(dout, cache)
+    assert grads == {}
     xt = torch.tensor(x, requires_grad=True)
     yt = xt * torch.tensor(mask.astype(np.float64)) / (1 - rate)
     yt.backward(torch.tensor(dout))

@@ -173,7 +173,10 @@ def test_output_length_and_padding_arithmetic(n, k, s):
 # ---------------------------------------------------------------------------
 
 def run_small_cnn(x, dout_seed=0):
-    """Forward and backward through conv -> max pool -> avg pool -> dense, with fixed weights."""
+    """Forward and backward through conv -> max pool -> avg pool -> dense, with fixed weights.
+
+    Returns the output, the input gradient and the gradients of both layers' kernels and biases.
+    """
     conv = layers.Conv2D(3, (3, 2), strides=(1, 2), padding="same", activation="relu", dtype="float64",
                          kernel_initializer=convlearn.initializers.GlorotUniform(seed=1),
                          bias_initializer=convlearn.initializers.RandomNormal(seed=2))
@@ -182,13 +185,17 @@ def run_small_cnn(x, dout_seed=0):
     flat = layers.Flatten(dtype="float64")
     dense = layers.Dense(4, kernel_initializer=convlearn.initializers.HeNormal(seed=3), dtype="float64")
     chain = [conv, maxp, avgp, flat, dense]
-    h = x
+    h, caches = x, []
     for layer in chain:
-        h = layer(h)
+        layer.build_for((None,) + h.shape[1:])
+        h, cache = layer.forward(h)
+        caches.append(cache)
     g = np.random.default_rng(dout_seed).standard_normal(h.shape)
-    for layer in reversed(chain):
-        g = layer.backward(g)
-    return h, g, conv.grads["kernel"], dense.grads["kernel"]
+    grads = {}
+    for layer, cache in zip(reversed(chain), reversed(caches)):
+        g, grads[layer.name] = layer.backward(g, cache)
+    return (h, g, grads[conv.name]["kernel"], grads[conv.name]["bias"], grads[dense.name]["kernel"],
+            grads[dense.name]["bias"])
 
 
 def test_reference_kernels_give_the_same_layer_results(rng):
@@ -347,17 +354,20 @@ def test_fused_conv_maxpool_refuses_pooling_windows_over_254_cells():
         fast.conv2d_maxpool_forward(x, np.zeros((1, 1, 1, 2)), None, (1, 1), "valid", (15, 17), True)
 
 
-def test_models_with_huge_pooling_windows_run_unfused():
-    from convlearn._plan import FusedConvPool, build_plan
-    from convlearn.layers import Conv2D, MaxPooling2D
-    conv, pool = Conv2D(2, 1), MaxPooling2D((16, 16))
-    conv.build_for((None, 16, 16, 1))
-    pool.build_for(conv.output_shape)
-    assert not any(isinstance(step, FusedConvPool) for step in build_plan([conv, pool]))
-    conv2, pool2 = Conv2D(2, 1), MaxPooling2D((2, 2))
-    conv2.build_for((None, 16, 16, 1))
-    pool2.build_for(conv2.output_shape)
-    assert isinstance(build_plan([conv2, pool2])[0], FusedConvPool)
+def test_models_with_huge_pooling_windows_run_unfused(rng):
+    from convlearn.engine.plan import FusedConvPool, inference_plan
+
+    def model(pool_size):
+        return convlearn.Sequential([layers.Input((16, 16, 1)), layers.Conv2D(2, 1), layers.MaxPooling2D(pool_size)])
+
+    huge, small = model((16, 16)), model((2, 2))
+    assert 16 * 16 > fast.MAX_FUSED_POOL_CELLS >= 2 * 2
+    assert not any(isinstance(step.layer, FusedConvPool) for step in inference_plan(huge.program()).steps)
+    assert isinstance(inference_plan(small.program()).steps[0].layer, FusedConvPool)
+    x = rng.standard_normal((2, 16, 16, 1)).astype(np.float32)
+    for m in (huge, small):
+        conv, pool = m.layers
+        np.testing.assert_allclose(m.predict(x, verbose=0), pool(conv(x)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("threaded", [False, True])

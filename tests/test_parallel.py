@@ -5,6 +5,7 @@ import pytest
 
 import convlearn as keras
 from convlearn import layers
+from convlearn.engine import schedule
 from convlearn.ops import parallel
 
 
@@ -180,8 +181,19 @@ def _train_with_background_updates(seed=4):
         layers.Flatten(), layers.Dense(100, activation="relu"), layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
-    assert model._update_groups[2] == 2        # 135,300 weights from the Dense(100) on: in the background
+    splits = []
+    made = schedule.TrainingSchedule.__init__
+
+    def record(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        splits.append(self.split)
+
+    schedule.TrainingSchedule.__init__ = record
+    try:
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    finally:
+        schedule.TrainingSchedule.__init__ = made
+    assert splits == [2]                       # 135,300 weights from the Dense(100) on: in the background
     return model.get_weights()
 
 
@@ -198,7 +210,8 @@ def test_background_updates_change_speed_not_results(restore_threads, monkeypatc
     calls = []
     in_two = layers.Dense.backward_input_first
     monkeypatch.setattr(layers.Dense, "backward_input_first",
-                        lambda self, dout: calls.append(self.name) or in_two(self, dout))
+                        lambda self, dout, cache, need_dx=True: calls.append(self.name) or in_two(self, dout, cache,
+                                                                                                   need_dx))
     parallel.set_num_threads(1)
     alone = _train_with_background_updates()
     assert calls == []

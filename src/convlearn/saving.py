@@ -227,8 +227,31 @@ def _open(filepath):
     return _Archive(path)
 
 
+def check_custom_objects(custom_objects):
+    """``custom_objects`` as a dict of class name -> Layer or Model class.
+
+    Raises
+    ------
+    ValueError
+        If it is not such a dict.
+    """
+    if not custom_objects:
+        return {}
+    if not isinstance(custom_objects, dict):
+        raise ValueError(f"load_model: `custom_objects` must be a dict mapping class names to classes, e.g. "
+                         f"{{'MyModel': MyModel}}. Received: custom_objects={custom_objects!r:.200}.")
+    for name, cls in custom_objects.items():
+        if not isinstance(name, str) or not (isinstance(cls, type) and issubclass(cls, Layer)):
+            raise ValueError(
+                f"load_model: `custom_objects` must map class names to your Layer or Model classes; "
+                f"{name!r} maps to {cls!r:.100}. convlearn builds only layers and models from a file."
+            )
+    return dict(custom_objects)
+
+
 def load_model(filepath, compile=True, custom_objects=None):
     """Read a model written by :func:`save_model`."""
+    custom_objects = check_custom_objects(custom_objects)
     archive = _open(filepath)
     with archive.zf:
         meta = archive.json("metadata.json")

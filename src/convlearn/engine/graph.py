@@ -79,7 +79,13 @@ class Program:
         return set(self.inputs) | {s.output for s in self.steps}
 
     def __repr__(self):
-        return f"<Program of {len(self.steps)} steps>"
+        lines = [f"Program: inputs in slots {self.inputs}, outputs in slots {self.outputs}"]
+        for i, step in enumerate(self.steps):
+            reads = ", ".join(str(s) for s in step.inputs)
+            layer = getattr(step.layer, "name", type(step.layer).__name__)
+            kind = type(getattr(step.layer, "base_layer", step.layer)).__name__
+            lines.append(f"  {i:3d}  {layer} ({kind}): slot{'s' if len(step.inputs) > 1 else ''} {reads} -> {step.output}")
+        return "\n".join(lines)
 
 
 def _ordered_nodes(inputs, outputs, owner):

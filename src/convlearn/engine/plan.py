@@ -150,6 +150,7 @@ class FusedConvPool:
     """
 
     def __init__(self, conv, pool, need_dx=True):
+        # (need_dx: whether to compute the input gradient; prune_gradients turns it off for the first layer)
         self.conv = conv
         self.pool = pool
         self.base_layer = base_layer(conv)
@@ -204,8 +205,7 @@ def fuse_conv_pool(program):
         if (nxt is not None and nxt.inputs == (step.output,) and readers.get(step.output) == 1
                 and not step.as_list
                 and can_fuse(step.layer, nxt.layer, _output_shape(step))):
-            need_dx = step.inputs[0] in program.needs_grad
-            steps.append(Step(FusedConvPool(step.layer, nxt.layer, need_dx), step.inputs, nxt.output, False,
+            steps.append(Step(FusedConvPool(step.layer, nxt.layer), step.inputs, nxt.output, False,
                               step.training, step.node))
             i += 2
             continue
@@ -312,10 +312,9 @@ def training_plan(program, fusable, trainable_ids):
     Returns ``(program, logits)`` (see :func:`logits_outputs`).
     """
     program, logits = logits_outputs(program, fusable)
-    program = prune_gradients(program, trainable_ids)
     if ops.get_kernels() == "fast":
         program = fuse_conv_pool(program)
-    return program, logits
+    return prune_gradients(program, trainable_ids), logits
 
 
 __all__ = ["inference_plan", "training_plan", "fold_batch_norm", "fuse_conv_pool", "logits_outputs",

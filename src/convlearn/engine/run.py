@@ -32,6 +32,17 @@ def forward(program, inputs):
     return [slots[s] for s in program.outputs], caches
 
 
+def forward_all(program, inputs):
+    """Like :func:`forward`, but return the output of every step (for pictures of each layer)."""
+    slots = dict(zip(program.inputs, inputs))
+    outs = []
+    for step in program.steps:
+        x = [slots[s] for s in step.inputs] if step.as_list else slots[step.inputs[0]]
+        slots[step.output], _ = step.layer.forward(x, training=step.training)
+        outs.append(slots[step.output])
+    return outs
+
+
 def backward(program, caches, output_grads, weight_grads=None, after_step=None):
     """Run every step's backward pass in reverse order.
 

@@ -213,6 +213,7 @@ class _SplitStep:
         return self.layer.forward(x, training)
 
     def backward(self, dout, cache):
-        if parallel.threaded() and getattr(self.layer, "splits_backward", False):
+        splits = getattr(self.layer, "splits_backward", hasattr(self.layer, "backward_input_first"))
+        if parallel.threaded() and splits:
             return self.schedule.backward_split(self.layer, dout, cache)
         return self.layer.backward(dout, cache)

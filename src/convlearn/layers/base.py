@@ -388,9 +388,10 @@ class Layer:
         """
         weights = list(weights)
         named = self.named_weights()
+        owner = "Model" if self.is_composite and hasattr(self, "fit") else "Layer"
         if len(weights) != len(named):
             raise ValueError(
-                f"Layer '{self.name}' has {len(named)} weight array(s) "
+                f"{owner} '{self.name}' has {len(named)} weight array(s) "
                 f"({', '.join(p for p, _ in named) or 'none'}); set_weights received {len(weights)}. "
                 "Pass a list like the one get_weights() returns."
             )
@@ -399,12 +400,12 @@ class Layer:
             new = np.asarray(new)
             if new.shape != current.shape:
                 raise ValueError(
-                    f"Layer '{self.name}': weight '{path}' has shape {current.shape}; "
+                    f"{owner} '{self.name}': weight '{path}' has shape {current.shape}; "
                     f"set_weights received shape {new.shape}."
                 )
             if new.dtype.kind not in "biuf" or not np.isfinite(new).all():
                 raise ValueError(
-                    f"Layer '{self.name}': weight '{path}' must be finite numbers; "
+                    f"{owner} '{self.name}': weight '{path}' must be finite numbers; "
                     f"received dtype {new.dtype} with non-finite or non-numeric values."
                 )
             checked.append(new)

@@ -248,6 +248,15 @@ class Dropout(Layer):
     def backward(self, dout, mask):
         return (dout if mask is None else dout * mask), {}
 
+    def __getstate__(self):          # copy.deepcopy and pickle-free copies: a lock cannot be copied
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def get_config(self):
         config = super().get_config()
         config.update(rate=self.rate, noise_shape=None if self.noise_shape is None else list(self.noise_shape),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
+
 from .. import ops
 from .._checks import choice, int_tuple
 from ..ops.shapes import conv_output_length
@@ -77,8 +81,80 @@ MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 
 
-class GlobalAveragePooling2D(_Pooling2D):
-    """Placeholder, being written."""
+class _GlobalPooling2D(Layer):
+    """Pool each channel over the whole image: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with ``keepdims``."""
+
+    def __init__(self, data_format=None, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        check_channels_last(data_format, owner)
+        if not isinstance(keepdims, bool):
+            raise ValueError(f"{owner}: `keepdims` must be True or False. Received: keepdims={keepdims!r}.")
+        self.keepdims = keepdims
+
+    def build(self, input_shape):
+        check_image_input(input_shape, type(self).__name__, self.name)
+
+    def compute_output_shape(self, input_shape):
+        N, _, _, C = input_shape
+        return (N, 1, 1, C) if self.keepdims else (N, C)
+
+    def get_config(self):
+        config = super().get_config()
+        config["keepdims"] = self.keepdims
+        return config
 
 
-GlobalMaxPooling2D = GlobalAvgPool2D = GlobalMaxPool2D = GlobalAveragePooling2D
+class GlobalAveragePooling2D(_GlobalPooling2D):
+    """The mean of each channel over all positions: (N, H, W, C) -> (N, C).
+
+    Parameters
+    ----------
+    data_format : {"channels_last"}, optional
+        Only NHWC is supported.
+    keepdims : bool, default False
+        Keep the pooled axes, as size 1: (N, 1, 1, C).
+    """
+
+    def forward(self, x, training=False):
+        return x.mean(axis=(1, 2), keepdims=self.keepdims), x.shape           # (N, C) or (N, 1, 1, C)
+
+    def backward(self, dout, x_shape):
+        N, H, W, C = x_shape
+        share = dout.reshape(N, 1, 1, C) / (H * W)                           # each position's part of the mean
+        return np.broadcast_to(share, x_shape).copy(), {}                    # (N, H, W, C)
+
+
+class _ArgmaxCache(NamedTuple):
+    winner: np.ndarray      # (N, C): the flat position h * W + w of each channel's first maximum
+    x_shape: tuple          # (N, H, W, C)
+
+
+class GlobalMaxPooling2D(_GlobalPooling2D):
+    """The largest value of each channel over all positions: (N, H, W, C) -> (N, C).
+
+    The gradient of each output goes to the position that held the maximum;
+    on a tie, to the first one in row-major order (smallest h, then smallest
+    w), all of it, like MaxPooling2D's windows. (``torch.amax`` splits a tie
+    equally instead.)
+
+    Takes the parameters of :class:`GlobalAveragePooling2D` (``data_format``, ``keepdims``).
+    """
+
+    def forward(self, x, training=False):
+        N, H, W, C = x.shape
+        flat = x.reshape(N, H * W, C)                                         # (N, H*W, C)
+        winner = flat.argmax(axis=1)                                          # (N, C), first maximum
+        out = np.take_along_axis(flat, winner[:, None, :], axis=1)            # (N, 1, C)
+        out = out.reshape(N, 1, 1, C) if self.keepdims else out.reshape(N, C)  # (N, 1, 1, C) or (N, C)
+        return out, _ArgmaxCache(winner, x.shape)
+
+    def backward(self, dout, cache):
+        N, H, W, C = cache.x_shape
+        dflat = np.zeros((N, H * W, C), dtype=dout.dtype)                    # (N, H*W, C)
+        np.put_along_axis(dflat, cache.winner[:, None, :], dout.reshape(N, 1, C), axis=1)
+        return dflat.reshape(cache.x_shape), {}                              # (N, H, W, C)
+
+
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D

@@ -235,6 +235,44 @@ class Model(Trainer, Layer):
             self.build_for(shapes if len(shapes) > 1 else shapes[0])
         return Layer._call_symbolic(self, items if len(items) > 1 else items[0], training)
 
+    def program(self, training=False):
+        """The list of steps this model runs: one per layer call, nested models opened up.
+
+        ``print(model.program())`` shows them; :func:`convlearn.engine.run.forward`
+        and :func:`~convlearn.engine.run.backward` run them. This is the plain
+        program; ``fit`` and ``predict`` run a faster equivalent one
+        (:mod:`convlearn.engine.plan`).
+        """
+        return self._plain_program(bool(training))
+
+    def leaf_layers(self):
+        """Every computing layer, nested models and composed layers opened up, in the order they run."""
+        seen, out = set(), []
+        for step in self._plain_program(False).steps:
+            layer = getattr(step.layer, "layer", step.layer)      # an opaque step shows its layer
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                out.append(layer)
+        return out
+
+    @using_all_cores
+    def layer_outputs(self, x, training=False):
+        """Run the model on ``x`` and keep every layer call's output: ``[(layer, output), ...]``.
+
+        One entry per call, in the order the calls run (nested models opened
+        up), with the plain engine (no fused steps), so each output is exactly
+        what that layer computed. For feature maps::
+
+            for layer, out in model.layer_outputs(x_test[:1]):
+                print(layer.name, out.shape)
+        """
+        from ..engine import run
+
+        xs = self._prepare_x(x, "layer_outputs")
+        program = self._plain_program(bool(training))
+        return [(getattr(step.layer, "layer", step.layer), out)
+                for step, out in zip(program.steps, run.forward_all(program, xs))]
+
     # ------------------------------------------------------------------
     # Weights
     # ------------------------------------------------------------------

@@ -62,6 +62,9 @@ class _PlanPool:
         with self._lock:
             self._free = {}
 
+    def __deepcopy__(self, memo):
+        return _PlanPool()          # a copy of a model starts without plans (they hold its layers)
+
     def borrow(self, key, build):
         with self._lock:
             free = self._free.setdefault(key, [])
@@ -267,17 +270,45 @@ class Trainer:
         key = self._inference_key()
         return key, self._plans.borrow(key, lambda: planning.inference_plan(self._plain_program(False)))
 
+    def _fusable(self):
+        """Per output, the activation its loss can take over (softmax before cross-entropy), or None."""
+        return [o.loss.fuses_with if o.loss is not None and not getattr(o.loss, "from_logits", True)
+                else None for o in self._outputs_setup]
+
+    def _borrow_evaluation_plan(self):
+        """The inference plan, with outputs stopping at their logits where the loss can fuse (as in training)."""
+        fusable = self._fusable()
+        key = self._inference_key() + ("evaluate", tuple(fusable))
+
+        def build():
+            program, logits = planning.logits_outputs(self._plain_program(False), fusable)
+            program = planning.inference_plan(program)
+            program.logits = logits
+            return program
+
+        return key, self._plans.borrow(key, build)
+
     def _trainable_params(self):
-        """The weights the optimizer updates: those trainable at the last compile (Keras's rule)."""
+        """The weights the optimizer updates: those trainable at the last compile (Keras's rule).
+
+        Raises
+        ------
+        ValueError
+            If layers were added or removed since then.
+        """
         if self._trainable_at_compile is None:
-            self._trainable_at_compile = list(self.trainable_weights)
-        return self._trainable_at_compile
+            self._trainable_at_compile = (list(self.trainable_weights), self._graph_version)
+        params, version = self._trainable_at_compile
+        if version != self._graph_version:
+            raise ValueError(
+                f"Model '{self.name}' changed since compile() (layers were added or removed), so the optimizer's "
+                "weights are not the model's any more: call model.compile(...) again."
+            )
+        return params
 
     def _training_schedule(self, batch_size):
-        fusable = [o.loss.fuses_with if o.loss is not None and not getattr(o.loss, "from_logits", True)
-                   else None for o in self._outputs_setup]
         params = self._trainable_params()
-        program, logits = planning.training_plan(self._plain_program(True), fusable, {id(p) for p in params})
+        program, logits = planning.training_plan(self._plain_program(True), self._fusable(), {id(p) for p in params})
         self._logits = logits
         self._warn_if_not_probabilities(program)
         return TrainingSchedule(program, params, self.optimizer, batch_size)
@@ -305,7 +336,7 @@ class Trainer:
     # One step
     # ------------------------------------------------------------------
 
-    def _losses(self, outs, ys, logits, update_metrics=True):
+    def _losses(self, outs, ys, logits, update_metrics=True, gradients=True):
         """Total loss, per-output losses and the gradients to start the backward pass with."""
         total, per_output, grads = 0.0, [], []
         for o, out, y, act in zip(self._outputs_setup, outs, ys, logits):
@@ -328,6 +359,8 @@ class Trainer:
                     m.update(y, preds)
             total += o.weight * value
             per_output.append(value)
+            if not gradients:
+                continue
             g = o.loss.backward().astype(out.dtype, copy=False)
             grads.append(g if o.weight == 1.0 else g * out.dtype.type(o.weight))
         return total, per_output, grads
@@ -436,6 +469,7 @@ class Trainer:
                                         shuffle, steps, validation_freq, validation_batch_size)
             finally:
                 self._finish_update()
+                self._schedule = None
 
     def _fit_epochs(self, cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch, shuffle, steps,
                     validation_freq, validation_batch_size):
@@ -443,7 +477,7 @@ class Trainer:
         n = len(xs[0])
         # The next batch may start while the last update finishes, unless a callback
         # could look at the weights between batches.
-        overlap = not any(_may_read_weights_between_batches(cb) for cb in cbs)
+        overlap = not any(may_read_weights_between_batches(cb) for cb in cbs)
         cbs.on_train_begin()
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -494,18 +528,17 @@ class Trainer:
         """Mean loss and metrics over (xs, ys) in batches; no weight changes."""
         for m in self.metrics:
             m.reset()
-        key, program = self._borrow_inference_plan()
+        key, program = self._borrow_evaluation_plan()
         try:
             n = len(xs[0])
             loss_sum, per_sums = 0.0, [0.0] * len(ys)
-            no_logits = [None] * len(ys)
             for step, start in enumerate(range(0, n, batch_size)):
                 if callbacks is not None:
                     callbacks.on_test_batch_begin(step)
                 xb = [a[start:start + batch_size] for a in xs]
                 yb = [None if b is None else b[start:start + batch_size] for b in ys]
                 outs = run.forward(program, xb)[0]
-                total, per_output, _ = self._losses(outs, yb, no_logits)
+                total, per_output, _ = self._losses(outs, yb, program.logits, gradients=False)
                 loss_sum += total * len(xb[0])
                 per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
                 if callbacks is not None:
@@ -613,6 +646,7 @@ class Trainer:
             loss, per_output = self._train_step(xs, ys)
         finally:
             self._finish_update()
+            self._schedule = None
         results = self._logs(loss, [0.0 if v is None else v for v in per_output], 1)
         if return_dict:
             return results
@@ -734,7 +768,7 @@ def _check_input_shape(shape, expected, model_name, owner, label):
     )
 
 
-def _may_read_weights_between_batches(callback):
+def may_read_weights_between_batches(callback):
     """Whether ``callback`` runs code of its own after a training batch (so it might
     read or change the weights then). convlearn's own History, progress bar and
     TerminateOnNaN only read the logs (subclasses may do more)."""

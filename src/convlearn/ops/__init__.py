@@ -18,6 +18,9 @@ from __future__ import annotations
 import contextlib
 
 from . import fast, reference
+# one function for both sets: BatchNormalization's inference map x * scale + shift, with the
+# numbers the fast inference pass uses (a model that folds it gives that pass's results)
+from .fast import batch_norm_scale_shift
 from .shapes import conv_output_length, padding_amounts, same_padding
 
 KERNELS = {"fast": fast, "reference": reference}
@@ -87,9 +90,31 @@ def dense_backward(dout, cache, need_dx=True, need_weights=True):
     return _active["module"].dense_backward(dout, cache, need_dx, need_weights)
 
 
+def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, axis=-1, epsilon=1e-3, training=False):
+    """See :func:`convlearn.ops.reference.batch_norm_forward`."""
+    return _active["module"].batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, axis, epsilon,
+                                                training)
+
+
+def batch_norm_backward(dout, cache):
+    """See :func:`convlearn.ops.reference.batch_norm_backward`."""
+    return _active["module"].batch_norm_backward(dout, cache)
+
+
+def layer_norm_forward(x, gamma, beta, axes, epsilon=1e-3):
+    """See :func:`convlearn.ops.reference.layer_norm_forward`."""
+    return _active["module"].layer_norm_forward(x, gamma, beta, axes, epsilon)
+
+
+def layer_norm_backward(dout, cache):
+    """See :func:`convlearn.ops.reference.layer_norm_backward`."""
+    return _active["module"].layer_norm_backward(dout, cache)
+
+
 __all__ = [
     "set_kernels", "get_kernels", "use_kernels", "KERNELS",
     "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward",
-    "dense_forward", "dense_backward",
+    "dense_forward", "dense_backward", "batch_norm_forward", "batch_norm_backward", "batch_norm_scale_shift",
+    "layer_norm_forward", "layer_norm_backward",
     "conv_output_length", "padding_amounts", "same_padding",
 ]

@@ -16,6 +16,9 @@ vocabulary: ``N`` samples, ``H, W`` height and width, ``C`` input channels,
 
 from __future__ import annotations
 
+import math
+from typing import NamedTuple, Optional
+
 import numpy as np
 
 from .shapes import conv_output_length, padding_amounts
@@ -260,3 +263,210 @@ def dense_backward(dout, cache, need_dx=True, need_weights=True):
                 dx[n, :] += g * kernel[:, u]
     dbias = dout.sum(axis=0) if has_bias and need_weights else None   # (U,)
     return dx, dkernel, dbias
+
+
+# ----------------------------------------------------------------------------
+# Normalisation
+# ----------------------------------------------------------------------------
+#
+# Batch and layer normalisation do the same thing to different groups of values:
+# subtract the group's mean, divide by its standard deviation sqrt(var + epsilon),
+# then scale by gamma and shift by beta. Batch normalisation's groups are the
+# channels (one channel's values over the whole batch and every position), layer
+# normalisation's are the samples (all the values of one sample along ``axes``).
+# Shapes: ``C`` channels (the size of the normalised axis), ``M`` values per
+# channel (``x.size // C``); ``S`` groups of layer normalisation, ``D`` values in
+# each (the product of the normalised axes' sizes).
+
+class BatchNormCache(NamedTuple):
+    """What :func:`batch_norm_backward` needs from :func:`batch_norm_forward`."""
+    x: np.ndarray                 # (N, ..., C, ...) the input
+    mean: np.ndarray              # (C,) the statistics used: the batch's in training, the moving ones else
+    variance: np.ndarray          # (C,)
+    gamma: Optional[np.ndarray]   # (C,) or None
+    has_beta: bool
+    axis: int
+    epsilon: float
+    training: bool
+
+
+def _normalize(v, epsilon):
+    """Normalise one group of values: ``(xhat, mean, var)`` with ``xhat = (v - mean) / sqrt(var + epsilon)``."""
+    mean = v.mean()
+    var = ((v - mean) ** 2).mean()                            # biased: divided by the number of values
+    return (v - mean) / np.sqrt(var + epsilon), mean, var
+
+
+def _normalize_backward(dxhat, xhat, std):
+    """Gradient of one group's input ``v`` from the gradient of its ``xhat``, one chain-rule step at a time.
+
+    ``xhat = (v - mean) / std`` depends on ``v`` directly, through the mean and
+    through the variance (``std = sqrt(var + epsilon)``); the three paths add up.
+    """
+    m = dxhat.size
+    xc = xhat * std                                           # v - mean
+    dvar = np.sum(dxhat * xc) * -0.5 * std ** -3              # d xhat / d var = -(v - mean) / (2 std^3)
+    dmean = np.sum(-dxhat / std) + dvar * np.sum(-2.0 * xc) / m
+    return dxhat / std + dvar * 2.0 * xc / m + dmean / m      # direct + through var + through mean
+
+
+def batch_norm_forward(x, gamma, beta, moving_mean, moving_variance, axis=-1, epsilon=1e-3, training=False):
+    """Batch normalisation over every axis but ``axis`` (Keras's BatchNormalization).
+
+    ``out = gamma * (x - mean) / sqrt(variance + epsilon) + beta``, channel by
+    channel. In training the mean and the biased variance are those of the
+    channel's values in this batch; in inference, ``moving_mean`` and
+    ``moving_variance``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, ..., C, ...), with ``C = x.shape[axis]``
+    gamma, beta : ndarray of shape (C,), or None (``scale=False``, ``center=False``)
+    moving_mean, moving_variance : ndarray, shape (C,)
+        Used in inference only (None is fine in training).
+    axis : int
+    epsilon : float
+    training : bool
+
+    Returns
+    -------
+    out : ndarray, shape of ``x``
+    cache : BatchNormCache
+        ``cache.mean`` and ``cache.variance`` are the statistics used: in
+        training the batch's, from which the layer updates its moving averages.
+    """
+    x_t = np.moveaxis(x, axis, 0)                             # (C, N, ...) view: channel first
+    C = x_t.shape[0]
+    out = np.empty_like(x)                                    # (N, ..., C, ...)
+    out_t = np.moveaxis(out, axis, 0)                         # (C, N, ...) view of out
+    mean = np.empty(C, dtype=x.dtype)                         # (C,)
+    variance = np.empty(C, dtype=x.dtype)                     # (C,)
+    for c in range(C):
+        v = x_t[c]                                            # every value of channel c: (N, ...)
+        if training:
+            xhat, mean[c], variance[c] = _normalize(v, epsilon)
+        else:
+            mean[c], variance[c] = moving_mean[c], moving_variance[c]
+            xhat = (v - mean[c]) / np.sqrt(variance[c] + epsilon)
+        g = 1.0 if gamma is None else gamma[c]
+        b = 0.0 if beta is None else beta[c]
+        out_t[c] = g * xhat + b
+    return out, BatchNormCache(x, mean, variance, gamma, beta is not None, axis, epsilon, training)
+
+
+def batch_norm_backward(dout, cache):
+    """Gradients of :func:`batch_norm_forward`.
+
+    In training the gradient flows through the batch mean and variance too; in
+    inference the statistics are constants and each channel is an affine map.
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dgamma : ndarray of shape (C,), or None without gamma
+    dbeta : ndarray of shape (C,), or None without beta
+    """
+    x, mean, variance, gamma, has_beta, axis, epsilon, training = cache
+    x_t = np.moveaxis(x, axis, 0)                             # (C, N, ...)
+    dout_t = np.moveaxis(dout, axis, 0)                       # (C, N, ...)
+    C = x_t.shape[0]
+    dx = np.empty_like(x)                                     # (N, ..., C, ...)
+    dx_t = np.moveaxis(dx, axis, 0)                           # (C, N, ...) view of dx
+    dgamma = None if gamma is None else np.zeros(C, dtype=x.dtype)   # (C,)
+    dbeta = np.zeros(C, dtype=x.dtype) if has_beta else None         # (C,)
+    for c in range(C):
+        std = np.sqrt(variance[c] + epsilon)
+        xhat = (x_t[c] - mean[c]) / std                       # (N, ...)
+        g = dout_t[c]                                         # (N, ...)
+        dxhat = g if gamma is None else g * gamma[c]
+        if training:
+            dx_t[c] = _normalize_backward(dxhat, xhat, std)
+        else:
+            dx_t[c] = dxhat / std                             # mean and std are constants
+        if gamma is not None:
+            dgamma[c] = np.sum(g * xhat)
+        if has_beta:
+            dbeta[c] = np.sum(g)
+    return dx, dgamma, dbeta
+
+
+class LayerNormCache(NamedTuple):
+    """What :func:`layer_norm_backward` needs from :func:`layer_norm_forward`."""
+    groups: np.ndarray            # (S, D) the input, one row per group
+    gamma: Optional[np.ndarray]   # (D,) or None
+    has_beta: bool
+    epsilon: float
+    axes: tuple
+    moved_shape: tuple            # shape of x with the normalised axes moved last
+
+
+def _axes_last(x, axes):
+    """``x`` with ``axes`` moved to the end, in order: (others..., normalised...)."""
+    return np.moveaxis(x, axes, range(x.ndim - len(axes), x.ndim))
+
+
+def _axes_back(x_moved, axes):
+    """Inverse of :func:`_axes_last`."""
+    return np.moveaxis(x_moved, range(x_moved.ndim - len(axes), x_moved.ndim), axes)
+
+
+def layer_norm_forward(x, gamma, beta, axes, epsilon=1e-3):
+    """Layer normalisation: each sample normalised over ``axes`` (Keras's LayerNormalization).
+
+    For every index of the other axes, the values along ``axes`` form one group:
+    ``out = gamma * (x - mean) / sqrt(var + epsilon) + beta`` with the group's
+    mean and biased variance, and ``gamma``, ``beta`` applied value by value.
+    Training and inference compute the same.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, ...)
+    gamma, beta : ndarray of shape ``tuple(x.shape[a] for a in axes)``, or None
+    axes : tuple of int
+        Sorted, non-negative, without the batch axis 0.
+    epsilon : float
+
+    Returns
+    -------
+    out : ndarray, shape of ``x``
+    cache : LayerNormCache
+    """
+    moved = _axes_last(x, axes)                               # (others..., normalised...)
+    D = math.prod(moved.shape[x.ndim - len(axes):])
+    groups = moved.reshape(-1, D)                             # (S, D)
+    g = None if gamma is None else gamma.reshape(D)           # (D,)
+    b = None if beta is None else beta.reshape(D)             # (D,)
+    out = np.empty_like(groups)                               # (S, D)
+    for s in range(groups.shape[0]):
+        xhat, _, _ = _normalize(groups[s], epsilon)           # (D,)
+        out[s] = (xhat if g is None else g * xhat) + (0.0 if b is None else b)
+    out = _axes_back(out.reshape(moved.shape), axes)          # shape of x
+    return out, LayerNormCache(groups, g, beta is not None, epsilon, axes, moved.shape)
+
+
+def layer_norm_backward(dout, cache):
+    """Gradients of :func:`layer_norm_forward`.
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dgamma, dbeta : ndarray of the shape of gamma and beta, or None where absent
+    """
+    groups, g, has_beta, epsilon, axes, moved_shape = cache
+    S, D = groups.shape
+    dgroups = _axes_last(dout, axes).reshape(S, D)            # (S, D)
+    dx = np.empty_like(groups)                                # (S, D)
+    dgamma = None if g is None else np.zeros(D, dtype=groups.dtype)  # (D,)
+    dbeta = np.zeros(D, dtype=groups.dtype) if has_beta else None    # (D,)
+    for s in range(S):
+        xhat, _, var = _normalize(groups[s], epsilon)         # (D,)
+        dxhat = dgroups[s] if g is None else dgroups[s] * g   # (D,)
+        dx[s] = _normalize_backward(dxhat, xhat, np.sqrt(var + epsilon))
+        if g is not None:
+            dgamma += dgroups[s] * xhat
+        if has_beta:
+            dbeta += dgroups[s]
+    param_shape = moved_shape[len(moved_shape) - len(axes):]
+    dx = _axes_back(dx.reshape(moved_shape), axes)            # shape of x
+    return (dx, None if dgamma is None else dgamma.reshape(param_shape),
+            None if dbeta is None else dbeta.reshape(param_shape))
