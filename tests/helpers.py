@@ -69,7 +69,8 @@ def check_layer_gradients(layer, x, training=False, forward=None, tol=1e-6, seed
     several = isinstance(x, (list, tuple))
     xs = [np.array(a, dtype=np.float64) for a in (x if several else [x])]
     arg = xs if several else xs[0]
-    layer(arg, training=training)                                     # build
+    if not layer.built:                                               # build without a call (no random draw)
+        layer.build_for([(None,) + a.shape[1:] for a in xs] if several else (None,) + xs[0].shape[1:])
     forward = forward or (lambda inp: layer.forward(inp, training=training)[0])
     out, cache = layer.forward(arg, training=training)
     w = np.random.default_rng(seed).standard_normal(out.shape)       # the random linear functional

@@ -112,8 +112,8 @@ def nth_training_call(fresh, x, n):
     """The output of the ``n``-th training call of a new layer ``fresh()``.
 
     A seeded Dropout draws the same masks in the same order, so this is a fixed
-    function of ``x``. ``check_layer_gradients`` calls its layer once to build it
-    and takes the gradients of the second call: ``n=2`` repeats that call's mask.
+    function of ``x``. ``check_layer_gradients`` builds its layer without calling it
+    and takes the gradients of the first call: ``n=1`` repeats that call's mask.
     """
     layer = fresh()
     for _ in range(n - 1):
@@ -127,9 +127,9 @@ def test_dropout_training_gradients_with_fixed_mask(rng):
     def fresh():
         return layers.Dropout(0.4, seed=7, dtype=F64)
 
-    out = nth_training_call(fresh, x, 2)
+    out = nth_training_call(fresh, x, 1)
     assert (out == 0).any() and (out != 0).any(), "the mask should drop some values and keep others"
-    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 2))
+    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 1))
 
 
 def test_dropout_noise_shape_gradients(rng):
@@ -142,7 +142,7 @@ def test_dropout_noise_shape_gradients(rng):
         kept = nth_training_call(fresh, x, n) != 0
         # the mask is shared over the two spatial axes
         assert (kept == kept[:, :1, :1, :]).all()
-    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 2))
+    check_layer_gradients(fresh(), x, training=True, forward=lambda inp: nth_training_call(fresh, inp, 1))
 
 
 def test_dropout_inference_is_identity(rng):

@@ -165,7 +165,7 @@ class Model(Trainer, Layer):
             if len(shape) < 1:
                 raise ValueError(f"{owner}: `x` must have a batch axis first; got shape {tuple(shape)}.")
             shapes.append((None,) + tuple(shape[1:]))
-        if not getattr(self, "layers", True):
+        if hasattr(self, "add") and not self.layers:          # an empty Sequential
             raise ValueError(f"{owner}: the model has no layers. Add some with model.add(...).")
         self.build_for(shapes if isinstance(x, (list, tuple)) and len(shapes) > 1 else shapes[0])
 

@@ -885,11 +885,11 @@ def batch_norm_backward(dout, cache):
     """
     layout, training, xv, mean = cache.layout, cache.training, cache.x, cache.mean
     dv = dout.reshape(layout.view)                                            # (a copy if dout is not contiguous)
-    dbeta = _channel_sum(dv, layout)                                          # (C,) sum(dout)
-    if not training and not cache.has_gamma:
-        return np.multiply(dv, _per_value(cache.scale, layout)).reshape(layout.shape), None, dbeta
-    xc = np.subtract(xv, _per_value(mean, layout))                            # x - mean
-    dgamma = _channel_dot(dv, xc, layout) * cache.inv                         # (C,) sum(dout * xhat)
+    dbeta = _channel_sum(dv, layout) if training or cache.has_beta else None  # (C,) sum(dout)
+    dgamma = None
+    if training or cache.has_gamma:
+        xc = np.subtract(xv, _per_value(mean, layout))                        # x - mean
+        dgamma = _channel_dot(dv, xc, layout) * cache.inv                     # (C,) sum(dout * xhat)
     if training:
         M = dout.size // layout.C
         dx = xc                                                               # the buffer becomes dx:
