@@ -108,11 +108,10 @@ class Square(Layer):
     factor = 2.0
 
     def forward(self, x, training=False):
-        self._x = x
-        return x * x
+        return x * x, x                                                     # cache: the input
 
-    def backward(self, dout):
-        return self.factor * self._x * dout
+    def backward(self, dout, x):
+        return self.factor * x * dout, {}
 
 
 class SquareWithoutTwo(Square):
@@ -129,13 +128,11 @@ class Scale(Layer):
         self.add_weight("b", (input_shape[-1],), "ones")
 
     def forward(self, x, training=False):
-        self._x = x
-        return x * self.params["w"] + self.params["b"]
+        return x * self.params["w"] + self.params["b"], x                  # cache: the input
 
-    def backward(self, dout):
-        self.grads["w"] = (dout * self._x).sum(axis=0)
-        self.grads["b"] = self.bias_grad_scale * dout.sum(axis=0)
-        return dout * self.params["w"]
+    def backward(self, dout, x):
+        grads = {"w": (dout * x).sum(axis=0), "b": self.bias_grad_scale * dout.sum(axis=0)}
+        return dout * self.params["w"], grads
 
 
 class ScaleWithMeanBias(Scale):
@@ -188,8 +185,7 @@ def test_a_single_layer_can_be_checked_on_its_own():
 def test_a_layer_computing_in_float32_gets_a_note():
     class Float32Square(Square):
         def forward(self, x, training=False):
-            self._x = x
-            return (x * x).astype(np.float32)
+            return (x * x).astype(np.float32), x
 
     model = Sequential([Input(shape=(3,)), Dense(2), Float32Square(name="sq32")])
     text = quiet(model).to_text("en")

@@ -18,15 +18,29 @@ It works on a float64 copy of the model (the model itself is not changed), on a 
 ``L = sum(output * R)`` for a fixed random array ``R``.  Big arrays are checked on a seeded
 random sample of their entries (``max_entries`` per array) to stay fast.
 
+Both sides run on the engine every model runs on (:mod:`convlearn.engine.run`), in
+inference mode: the analytic gradients are one forward and one backward pass of the copy's
+program; the numerical ones are forward passes from the perturbed layer on.  So any model
+works: a chain, residual connections (the gradients of both branches add up), a layer
+shared by two branches (its weight gradients add up over its calls), a subclassed model, a
+model inside another.  A layer's input is checked call by call: the difference perturbs the
+input that one call reads, so it measures the gradient that call passes back.
+
 Your own layers are checked the same way: subclass :class:`convlearn.layers.Layer`, write
-``forward`` and ``backward``, put the layer in a model and call ``check_gradients``.  A wrong
-``backward`` shows up as FAIL.  The failure nearest the output is the one to look at: every
-layer before it receives its gradient through it, so those fail too.
+``forward(x, training=False)`` returning ``(out, cache)`` and ``backward(dout, cache)``
+returning ``(dx, grads)``, put the layer in a model and call ``check_gradients``.  A wrong
+``backward`` shows up as FAIL; one that breaks the contract (no pair, a ``dx`` of the wrong
+shape, a missing gradient) is explained in a ``ValueError``.  The failure nearest the output
+is the one to look at: every layer before it receives its gradient through it, so those fail
+too.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
+import re
+
 import numpy as np
 
 from .i18n import resolve_lang, tr
@@ -102,24 +116,71 @@ class GradientCheck(list):
 # --------------------------------------------------------------------------------------
 # the float64 copy
 # --------------------------------------------------------------------------------------
-def _twin(layer):
-    """A float64 copy of ``layer``: same weights, computing in float64, sharing nothing with it.
+def _float64_copy(original):
+    """A copy of a model or layer computing in float64, sharing nothing with ``original``.
 
     ``copy.deepcopy`` works for every layer, your own included, and draws no random numbers
-    (building from the config would initialise new weights from the global generator).
+    (building from the config would initialise new weights from the global generator).  Each
+    float weight is replaced by a float64 array *during* the copy (through ``deepcopy``'s
+    memo), so the copy refers to one array per weight everywhere: in ``params`` and ``state``,
+    in a shared layer, and in attributes such as ``self.kernel = self.add_weight(...)``.
     """
-    twin = copy.deepcopy(layer)
+    from ..models import Model
+
+    leaves = original.leaf_layers() if isinstance(original, Model) else [original]
+    memo = {}
+    for w in [*original.weights, *(w for leaf in leaves for w in leaf.weights)]:
+        if isinstance(w, np.ndarray) and w.dtype.kind == "f":
+            memo[id(w)] = w.astype(np.float64)                             # same shape, float64
+    memo[id(original._inbound_nodes)] = []   # the graphs the original is called in elsewhere: not needed
+    twin = copy.deepcopy(original, memo)
     twin.dtype = "float64"
-    twin.params = {name: np.array(w, dtype=np.float64) for name, w in layer.params.items()}
-    twin.grads = {}
-    twin.need_input_grad = True
     return twin
 
 
-def _leaves(model):
-    if hasattr(model, "leaf_layers"):
-        return model.leaf_layers()
-    return [model]
+def _program_of(twin, x_shape):
+    """The plain program of the float64 copy, every step at inference (``training=False``).
+
+    A model has its own; a single layer is called on an ``Input`` (its copy's graph, nothing
+    else is touched) so that a layer written with ``call()`` is opened up like in a model.
+    """
+    from ..engine.graph import Graph, Program, Step
+    from ..layers import Input
+    from ..models import Model
+
+    if isinstance(twin, Model):
+        plain = twin._plain_program(False)
+    else:
+        x = Input(shape=x_shape[1:], dtype="float64", name=f"{twin.name}_gradient_check_input")
+        plain = Graph([x], [twin(x)], owner=f"check_gradients of layer '{twin.name}'").program(False)
+    steps = [Step(s.layer, s.inputs, s.output, s.as_list, False, s.node) for s in plain.steps]
+    for step in steps:
+        step.layer.dtype = "float64"
+    return Program(steps, plain.inputs, plain.outputs)
+
+
+def _leaf_of_steps(program, leaves):
+    """For each step, the index of its layer in ``leaves`` (a NumPy ``call()`` runs as a step wrapping it)."""
+    index = {id(leaf): i for i, leaf in enumerate(leaves)}
+    out = []
+    for step in program.steps:
+        i = index.get(id(step.layer), index.get(id(getattr(step.layer, "layer", None))))
+        assert i is not None, f"step {step} runs no layer of the model"
+        out.append(i)
+    return out
+
+
+def _leaves_of(program):
+    """The computing layers of a program, in the order they first run (what ``model.leaf_layers()`` gives)."""
+    from ..engine.graph import OpaqueCall
+
+    seen, leaves = set(), []
+    for step in program.steps:
+        layer = step.layer.layer if isinstance(step.layer, OpaqueCall) else step.layer
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            leaves.append(layer)
+    return leaves
 
 
 def _check_model(model):
@@ -164,38 +225,97 @@ def _select_layers(leaves, layers):
 # --------------------------------------------------------------------------------------
 # the batch and the loss
 # --------------------------------------------------------------------------------------
+def _given_inputs(model, x):
+    """``x`` as a list with one item per model input (a dict is read by input name)."""
+    several = model.built and len(model.inputs) > 1
+    if isinstance(x, dict):
+        if not model.built:
+            return list(x.values())
+        names = model.input_names
+        missing = [name for name in names if name not in x]
+        if missing:
+            raise ValueError(
+                f"check_gradients: `x` has no array for the input {missing[0]!r}; its keys must be the model's "
+                f"input names: {', '.join(names)}."
+            )
+        return [x[name] for name in names]
+    if isinstance(x, (list, tuple)) and (several or (not model.built and len(x) > 1
+                                                     and all(isinstance(a, np.ndarray) for a in x))):
+        if model.built and len(x) != len(model.inputs):
+            raise ValueError(
+                f"check_gradients: model '{model.name}' has {len(model.inputs)} inputs "
+                f"({', '.join(model.input_names)}); `x` has {len(x)} arrays. Give one batch per input."
+            )
+        return list(x)
+    if several:
+        raise ValueError(
+            f"check_gradients: model '{model.name}' has {len(model.inputs)} inputs ({', '.join(model.input_names)}); "
+            "give one batch per input, as a list or a dict keyed by input name."
+        )
+    return [x]
+
+
 def _batch(model, x, batch_size, rng):
-    sample = tuple(model.input_shape[1:]) if model.built else None
+    """The batch to check with: a list of float64 arrays, one per model input."""
     if x is None:
-        if sample is None:
+        if not model.built:
             raise ValueError(
                 f"check_gradients: model '{model.name}' is not built, so the shape of its input is unknown. "
                 "Give a batch, model.check_gradients(x_train[:2]), or give the first layer input_shape=..."
             )
-        if any(d is None for d in sample):
+        arrays = []
+        for tensor in model.inputs:
+            sample = tuple(tensor.shape[1:])
+            if any(d is None for d in sample):
+                raise ValueError(
+                    f"check_gradients: model '{model.name}' takes inputs of shape {(None,) + sample}, with sizes "
+                    "that are not fixed; give a batch to check with, e.g. model.check_gradients(x_train[:2])."
+                )
+            arrays.append(rng.standard_normal((batch_size,) + sample))     # (batch, ...) float64
+        return arrays
+    arrays = []
+    for item in _given_inputs(model, x):
+        item = np.asarray(item)
+        if item.dtype.kind not in "biuf" or item.ndim < 2:
             raise ValueError(
-                f"check_gradients: model '{model.name}' takes inputs of shape {(None,) + sample}, with sizes "
-                "that are not fixed; give a batch to check with, e.g. model.check_gradients(x_train[:2])."
+                "check_gradients: `x` must be a numeric batch with the samples on the first axis, e.g. x_train[:2]; "
+                f"got an array of shape {item.shape} and dtype {item.dtype}."
             )
-        return rng.standard_normal((batch_size,) + sample)  # (batch, ...) float64
-    x = np.asarray(x)
-    if x.dtype.kind not in "biuf" or x.ndim < 2:
+        item = item[:batch_size].astype(np.float64)
+        if not np.isfinite(item).all():
+            raise ValueError("check_gradients: `x` contains NaN or infinite values.")
+        arrays.append(item)
+    if len({len(a) for a in arrays}) > 1:
         raise ValueError(
-            f"check_gradients: `x` must be a numeric batch with the samples on the first axis, e.g. x_train[:2]; "
-            f"got an array of shape {x.shape} and dtype {x.dtype}."
+            f"check_gradients: the inputs' batches must have the same number of samples; got "
+            f"{', '.join(str(len(a)) for a in arrays)}."
         )
-    x = x[:batch_size].astype(np.float64)
-    if not np.isfinite(x).all():
-        raise ValueError("check_gradients: `x` contains NaN or infinite values.")
     if not model.built:
-        model.build((None,) + x.shape[1:])
-    expected = tuple(model.input_shape[1:])
-    if len(expected) != x.ndim - 1 or any(e is not None and e != s for e, s in zip(expected, x.shape[1:])):
-        raise ValueError(
-            f"check_gradients: model '{model.name}' expects inputs of shape {(None,) + expected}; "
-            f"got a batch of shape {x.shape}."
-        )
-    return x
+        shapes = [(None,) + a.shape[1:] for a in arrays]
+        model.build(shapes[0] if len(shapes) == 1 else shapes)
+    for k, (a, tensor) in enumerate(zip(arrays, model.inputs)):
+        expected = tuple(tensor.shape[1:])
+        if len(expected) != a.ndim - 1 or any(e is not None and e != s for e, s in zip(expected, a.shape[1:])):
+            which = "inputs" if len(arrays) == 1 else f"input '{model.input_names[k]}'"
+            raise ValueError(
+                f"check_gradients: model '{model.name}' expects {which} of shape {(None,) + expected}; "
+                f"got a batch of shape {a.shape}."
+            )
+    return arrays
+
+
+def _layer_batch(layer, x, batch_size, rng):
+    """The batch for a single layer (not a model): a list of one float64 array; the layer built for it."""
+    if x is None:
+        if not layer.built or any(d is None for d in layer.input_shape[1:]):
+            raise ValueError(
+                f"check_gradients: layer '{layer.name}' is not built for a fixed input shape; give a batch x."
+            )
+        x = rng.standard_normal((batch_size,) + tuple(layer.input_shape[1:]))
+    x = np.asarray(x, dtype=np.float64)[:batch_size]
+    if not layer.built:
+        layer.build_for((None,) + x.shape[1:])
+    return [x]
 
 
 def _random_targets(loss, out_shape, rng):
@@ -210,48 +330,246 @@ def _random_targets(loss, out_shape, rng):
     return rng.standard_normal(out_shape)
 
 
-class _Objective:
-    """The scalar the gradients are taken of: the model's loss, or sum(output * R)."""
+def _compiled_losses(model, n_outputs):
+    """One loss object (or None) per output, copies of what ``compile`` was given; None if not compiled.
 
-    def __init__(self, model, y, out_shape, batch_size, rng):
-        loss = getattr(model, "loss", None)
-        if loss is None:
+    ``loss_weights`` play no part: any fixed combination of the losses is a valid objective.
+    """
+    from .. import losses
+    from ..models import Model
+
+    spec = model.loss if isinstance(model, Model) else None
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        specs = [spec.get(name) for name in model.output_names]
+    elif isinstance(spec, (list, tuple)):
+        if len(spec) != n_outputs:
+            raise ValueError(
+                f"check_gradients: the model was compiled with {len(spec)} losses for its {n_outputs} outputs; "
+                "give one loss per output."
+            )
+        specs = list(spec)
+    else:
+        specs = [spec] * n_outputs
+    # copies: the model's own loss objects keep their state
+    return [None if s is None else copy.deepcopy(losses.get(s)) for s in specs]
+
+
+def _given_targets(model, y, n_outputs):
+    """``y`` as a list with one item (or None) per model output."""
+    if y is None:
+        return [None] * n_outputs
+    if n_outputs == 1:
+        return [y]
+    names = model.output_names
+    if isinstance(y, dict):
+        return [y.get(name) for name in names]
+    if not isinstance(y, (list, tuple)) or len(y) != n_outputs:
+        raise ValueError(
+            f"check_gradients: model '{model.name}' has {n_outputs} outputs ({', '.join(names)}); give `y` as a "
+            "list with one array per output, or a dict keyed by output name."
+        )
+    return list(y)
+
+
+class _Objective:
+    """The scalar the gradients are taken of: the model's loss(es), or sum(output * R).
+
+    With several outputs, the sum of the outputs' losses (or of their ``sum(output * R)``).
+    """
+
+    def __init__(self, model, y, out_shapes, batch_size, rng):
+        losses = _compiled_losses(model, len(out_shapes))
+        if losses is None:
             if y is not None:
                 raise ValueError(
                     "check_gradients: `y` is given but the model has no loss to compare it with. Call "
                     "model.compile(loss=...) first, or leave out `y` to use the default sum(output * R)."
                 )
-            self.loss = None
+            self.losses = None
             self.name = _DEFAULT_LOSS
-            self.projection = rng.standard_normal(out_shape)  # (batch, ...) float64
+            self.projections = [rng.standard_normal(shape) for shape in out_shapes]  # (batch, ...) float64
             return
-        self.loss = copy.deepcopy(loss)  # the model's own loss object keeps its state
-        self.name = loss.name
-        if y is None:
-            y = _random_targets(loss, out_shape, rng)
+        self.losses = losses
+        self.name = " + ".join(loss.name for loss in losses if loss is not None)
+        self.ys = []
+        for loss, target, shape in zip(losses, _given_targets(model, y, len(out_shapes)), out_shapes):
+            if loss is None:
+                self.ys.append(None)
+                continue
+            target = _random_targets(loss, shape, rng) if target is None else np.asarray(target)[:batch_size]
+            target = loss.prepare_targets(np.asarray(target), shape)
+            self.ys.append(target.astype(np.float64) if target.dtype.kind == "f" else target)
+
+    def value(self, outs):
+        if self.losses is None:
+            return float(sum(np.sum(out * r) for out, r in zip(outs, self.projections)))
+        return float(sum(loss.forward(target, out) for loss, target, out in zip(self.losses, self.ys, outs)
+                         if loss is not None))
+
+    def gradients(self):
+        """The gradient of the objective by each output (None for an output without a loss)."""
+        if self.losses is None:
+            return [r.copy() for r in self.projections]
+        return [None if loss is None else np.asarray(loss.backward(), dtype=np.float64) for loss in self.losses]
+
+
+# --------------------------------------------------------------------------------------
+# the analytic gradients: the engine's backward pass, each layer's answer checked and kept
+# --------------------------------------------------------------------------------------
+def _got(value):
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+class _Recorder:
+    """Stands in for the layer of one step: runs it, keeps its output and what its backward returned.
+
+    It checks that ``backward`` keeps the contract, ``(dx, grads)`` with ``dx`` shaped like
+    the input and one gradient per key of ``params`` shaped like the weight, and says what
+    is wrong when it does not (the engine itself would fail with a less helpful message).
+    """
+
+    def __init__(self, step, leaf):
+        self.step, self.layer, self.leaf = step, step.layer, leaf
+        self.inputs = None   # the arrays the step read
+        self.output = None   # a copy of what it returned
+        self.dx = None       # one gradient per input (None until backward runs)
+        self.grads = None
+
+    @property
+    def params(self):
+        return self.layer.params
+
+    def forward(self, x, training=False):
+        self.inputs = list(x) if self.step.as_list else [x]
+        self._check_signature("forward", (x,), {"training": training}, "forward(self, x, training=False)")
+        returned = self.layer.forward(x, training=training)
+        if not (isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[0], np.ndarray)):
+            raise self._fail(
+                f"forward() returned {_got(returned)}; it must return a pair (out, cache): the output array and "
+                "what backward needs (e.g. return x * x, x)."
+            )
+        out, cache = returned
+        self.output = np.array(out, copy=True)
+        return out, cache
+
+    def _fail(self, text):
+        return ValueError(f"check_gradients: layer '{self.leaf.name}' ({type(self.leaf).__name__}): {text}")
+
+    def _check_signature(self, method, args, kwargs, expected):
+        try:
+            inspect.signature(getattr(self.layer, method)).bind(*args, **kwargs)
+        except TypeError:
+            raise self._fail(
+                f"{method}() cannot be called as {expected}. Layers write forward(self, x, training=False) "
+                "returning (out, cache) and backward(self, dout, cache) returning (dx, grads)."
+            ) from None
+
+    def backward(self, dout, cache):
+        self._check_signature("backward", (dout, cache), {}, "backward(self, dout, cache)")
+        returned = self.layer.backward(dout, cache)
+        keys = ", ".join(repr(k) for k in self.params) or "none"
+        if not (isinstance(returned, tuple) and len(returned) == 2):
+            shape = self.inputs[0].shape if len(self.inputs) == 1 else [a.shape for a in self.inputs]
+            raise self._fail(
+                f"backward() returned {_got(returned)}; it must return a pair (dx, grads): the gradient with respect "
+                f"to the layer's input, shape {shape}, and a dict with one gradient per key of self.params ({keys})."
+            )
+        dx, grads = returned
+        if not isinstance(grads, dict):
+            raise self._fail(
+                f"backward() returned {_got(grads)} as grads; it must be a dict with one gradient per key of "
+                f"self.params ({keys}), {{}} for a layer without weights."
+            )
+        missing = [name for name in self.params if name not in grads]
+        if missing:
+            raise self._fail(
+                f"backward() returned no gradient for {missing[0]!r}. Return (dx, grads) with one gradient per key "
+                f"of self.params ({keys}), each of the weight's shape."
+            )
+        extra = [name for name in grads if name not in self.params]
+        if extra:
+            raise self._fail(
+                f"backward() returned a gradient for {extra[0]!r}, which is not a key of self.params ({keys}); "
+                "a non-trainable weight (in self.state) gets no gradient."
+            )
+        for name, w in self.params.items():
+            g = np.asarray(grads[name])
+            if g.shape != w.shape:
+                raise self._fail(
+                    f"grads[{name!r}] has shape {g.shape}, but the weight has shape {w.shape}; they must be the same."
+                )
+        dxs = self._checked_dx(dx)
+        self.dx = [np.array(d, dtype=np.float64) for d in dxs]
+        self.grads = {name: np.array(g, dtype=np.float64) for name, g in grads.items()}
+        return (list(dxs) if self.step.as_list else dxs[0]), grads
+
+    def _checked_dx(self, dx):
+        if not self.step.as_list:
+            dxs = [dx]
+        elif isinstance(dx, (list, tuple)) and len(dx) == len(self.inputs):
+            dxs = list(dx)
         else:
-            y = np.asarray(y)[:batch_size]
-        y = self.loss.prepare_targets(np.asarray(y), out_shape)
-        self.y = y.astype(np.float64) if y.dtype.kind == "f" else y
-
-    def value(self, out):
-        if self.loss is None:
-            return float(np.sum(out * self.projection))
-        return self.loss.forward(self.y, out)
-
-    def gradient(self):
-        if self.loss is None:
-            return self.projection.copy()
-        return np.asarray(self.loss.backward(), dtype=np.float64)
+            raise self._fail(
+                f"backward() returned {_got(dx)} as dx; the layer takes a list of {len(self.inputs)} inputs, so dx "
+                f"must be a list of {len(self.inputs)} gradients, one per input."
+            )
+        for k, (d, x) in enumerate(zip(dxs, self.inputs)):
+            if d is None or np.shape(d) != x.shape:
+                which = "input" if not self.step.as_list else f"input {k}"
+                raise self._fail(
+                    f"backward() returned {_got(d if d is None else np.asarray(d))}; it must return the gradient "
+                    f"with respect to the layer's {which}, shape {x.shape}, as dx in (dx, grads)."
+                )
+        return dxs
 
 
 # --------------------------------------------------------------------------------------
-# the check
+# the numerical gradients: forward passes through the engine, from one step on
 # --------------------------------------------------------------------------------------
-def _forward_from(twins, start, a):
-    for layer in twins[start:]:
-        a = layer.forward(a, training=False)
-    return a
+class _Rerun:
+    """The objective after a forward pass of the program's steps from ``start`` on (the engine's forward).
+
+    The slots made before ``start`` keep the values of the first pass.  With ``position``,
+    step ``start`` reads its input number ``position`` from a slot of its own, fed with
+    ``self.override``: perturbing that array changes what this one call sees, and nothing
+    else (another layer reading the same slot keeps the value of the first pass), so the
+    difference measures the gradient this call passes back to that input.
+    """
+
+    def __init__(self, program, values, objective, start, position=None):
+        from ..engine.graph import Program, Step
+
+        steps = list(program.steps[start:])
+        self.override = None
+        fresh = None
+        if position is not None:
+            first = steps[0]
+            fresh = max(values) + 1
+            reads = list(first.inputs)
+            self.override = np.array(values[reads[position]], copy=True)
+            reads[position] = fresh
+            steps[0] = Step(first.layer, reads, first.output, first.as_list, first.training)
+        made = {s.output for s in steps}
+        needed = []
+        for slot in [*(s for step in steps for s in step.inputs), *program.outputs]:
+            if slot not in made and slot not in needed:
+                needed.append(slot)
+        self.program = Program(steps, needed, program.outputs)
+        self.fresh, self.values, self.objective = fresh, values, objective
+
+    def __call__(self):
+        from ..engine import run
+
+        # copies: a layer that writes into its input must not change the first pass's values
+        inputs = [self.override if s == self.fresh else self.values[s].copy() for s in self.program.inputs]
+        outs, _ = run.forward(self.program, inputs)
+        return self.objective.value(outs)
 
 
 class _Differences:
@@ -266,16 +584,15 @@ class _Differences:
     that a step of ``epsilon`` pushed across 0 is no longer crossed).
     """
 
-    def __init__(self, objective, twins, start, inputs, base, epsilon):
-        self.objective, self.twins, self.start, self.inputs = objective, twins, start, inputs
-        self.base, self.epsilon = base, epsilon
+    def __init__(self, evaluate, base, epsilon):
+        self.evaluate, self.base, self.epsilon = evaluate, base, epsilon
 
     def _at(self, flat, index, eps):
         keep = flat[index]
         flat[index] = keep + eps
-        plus = self.objective.value(_forward_from(self.twins, self.start, self.inputs))
+        plus = self.evaluate()
         flat[index] = keep - eps
-        minus = self.objective.value(_forward_from(self.twins, self.start, self.inputs))
+        minus = self.evaluate()
         flat[index] = keep
         return (plus - minus) / (2 * eps), abs((plus - self.base) - (self.base - minus)) / eps
 
@@ -298,6 +615,35 @@ def _compare(analytic, numerical, tolerance):
     return diff, relative, bool(relative <= tolerance or diff <= _ABS_FLOOR)
 
 
+def _input_label(position, n_inputs, call, n_calls):
+    """The ``weight`` of an input row: ``"input"``, or ``"input[1]"`` / ``"input (call 2)"`` in a graph."""
+    label = "input" if n_inputs == 1 else f"input[{position}]"
+    return label if n_calls == 1 else f"{label} (call {call + 1})"
+
+
+_INPUT_LABEL = re.compile(r"input(?:\[(\d+)\])?(?: \(call (\d+)\))?")
+
+
+def _compare_entries(differences, array, analytic, rng, max_entries, tolerance):
+    """Compare ``analytic`` with numerical derivatives on (a sample of) the entries of ``array``."""
+    analytic = analytic.reshape(-1)
+    threshold = tolerance * max(float(np.max(np.abs(analytic), initial=0.0)), _ABS_FLOOR)
+    picked, numerical, kinks = [], [], 0
+    order = rng.permutation(array.size) if array.size > max_entries else np.arange(array.size)
+    for j in order[:_MAX_TRIES * max_entries]:
+        value, kink = differences(array, int(j), threshold)
+        if kink:
+            kinks += 1
+            continue
+        picked.append(int(j))
+        numerical.append(value)
+        if len(picked) == max_entries:
+            break
+    diff, relative, ok = _compare(analytic[picked], np.array(numerical), tolerance)
+    return {"checked": len(picked), "size": int(array.size), "skipped": kinks, "max_abs_diff": diff,
+            "relative_error": relative, "ok": ok if picked else None}
+
+
 def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None, print_fn=print,
                     max_entries=DEFAULT_MAX_ENTRIES, batch_size=2, tolerance=DEFAULT_TOLERANCE, seed=0):
     """Compare every layer's ``backward`` with numerical derivatives of the loss.
@@ -305,13 +651,16 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
     Parameters
     ----------
     model : Sequential or Model (or a single Layer)
-        Built, or given a batch ``x`` to build on.  It is not changed: the check runs on a
-        float64 copy of its layers.
+        Any model: a chain, a graph (residual connections, shared layers, several inputs
+        or outputs), a subclassed or a nested one.  Built, or given a batch ``x`` to build
+        on.  It is not changed: the check runs on a float64 copy of it.
     x : array, optional
-        Inputs to check with; the first ``batch_size`` samples are used.  Default: random
-        numbers from a standard normal distribution, of the model's input shape.
+        Inputs to check with (a list or a dict keyed by input name for several inputs); the
+        first ``batch_size`` samples are used.  Default: random numbers from a standard
+        normal distribution, of the model's input shape.
     y : array, optional
-        Targets for the compiled loss (default: random valid labels).
+        Targets for the compiled loss (default: random valid labels); a list or a dict keyed
+        by output name for several outputs.
     layers : list of str, int or Layer, optional
         Only check these layers (names, positions in ``model.leaf_layers()``, or the layers).
     epsilon : float, default 1e-5
@@ -332,16 +681,22 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
     -------
     GradientCheck
         A list of dicts (one per array checked) with ``.ok``, ``.failures`` and
-        ``.to_text(lang)``.
+        ``.to_text(lang)``.  Per layer: one row per weight, then one per input of each call
+        (``"input"``; in a graph ``"input[1]"`` for the second input of a merge layer and
+        ``"input (call 2)"`` for the second call of a shared layer).
 
     Raises
     ------
     TypeError
         If ``model`` is not a convlearn model or layer.
     ValueError
-        On a bad argument, an input of the wrong shape, or a ``backward`` that returns
-        something of the wrong shape or does not set a gradient for every weight.
+        On a bad argument, an input of the wrong shape, or a ``backward`` that does not
+        return ``(dx, grads)`` with ``dx`` shaped like the input and one gradient per key of
+        ``self.params``, shaped like the weight.
     """
+    from ..engine import run
+    from ..models import Model
+
     _check_model(model)
     lang = resolve_lang(lang)
     for name, value, low in (("epsilon", epsilon, 0.0), ("tolerance", tolerance, 0.0)):
@@ -354,94 +709,56 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
         raise TypeError(f"check_gradients: `print_fn` must be callable (such as print) or None; got {print_fn!r}.")
     rng = np.random.default_rng(seed)
 
-    if hasattr(model, "leaf_layers"):
-        x = _batch(model, x, batch_size, rng)
-    else:  # a single layer
-        if x is None:
-            if not model.built or any(d is None for d in model.input_shape[1:]):
-                raise ValueError(
-                    f"check_gradients: layer '{model.name}' is not built for a fixed input shape; give a batch x."
-                )
-            x = rng.standard_normal((batch_size,) + tuple(model.input_shape[1:]))
-        x = np.asarray(x, dtype=np.float64)[:batch_size]
-        if not model.built:
-            model.build_for((None,) + x.shape[1:])
-    leaves = _leaves(model)
+    is_model = isinstance(model, Model)
+    xs = _batch(model, x, batch_size, rng) if is_model else _layer_batch(model, x, batch_size, rng)
+    twin = _float64_copy(model)
+    program = _program_of(twin, xs[0].shape)
+    leaves = twin.leaf_layers() if is_model else _leaves_of(program)
     if not leaves:
         raise ValueError(f"check_gradients: model '{model.name}' has no layers. Add some with model.add(...).")
-    chosen = _select_layers(leaves, layers)
-    twins = [_twin(layer) for layer in leaves]
+    chosen = _select_layers(model.leaf_layers() if is_model else leaves, layers)
+    leaf_of = _leaf_of_steps(program, leaves)
 
-    # analytic: one forward pass keeping every layer's input, one backward pass
-    inputs = [x]
-    for twin in twins:
-        inputs.append(twin.forward(inputs[-1], training=False))
-    result = GradientCheck(epsilon=float(epsilon), tolerance=float(tolerance), batch_size=len(x),
+    # analytic: one forward and one backward pass of the engine, each layer's answer kept
+    from ..engine.graph import Program, Step
+
+    recorders = [_Recorder(step, leaves[i]) for step, i in zip(program.steps, leaf_of)]
+    recorded = Program([Step(r, s.inputs, s.output, s.as_list, s.training) for r, s in zip(recorders, program.steps)],
+                       program.inputs, program.outputs)
+    outs, caches = run.forward(recorded, [a.copy() for a in xs])
+    result = GradientCheck(epsilon=float(epsilon), tolerance=float(tolerance), batch_size=len(xs[0]),
                            model_name=model.name)
-    for twin, out in zip(twins, inputs[1:]):
-        if isinstance(out, np.ndarray) and out.dtype != np.float64:
-            result.notes.append(("gc_note_dtype", {"layer": twin.name, "dtype": str(out.dtype)}))
-    out = inputs[-1]
-    objective = _Objective(model, y, out.shape, len(x), rng)
+    noted = set()
+    for r in recorders:
+        if r.output.dtype != np.float64 and r.leaf.name not in noted:
+            noted.add(r.leaf.name)
+            result.notes.append(("gc_note_dtype", {"layer": r.leaf.name, "dtype": str(r.output.dtype)}))
+    objective = _Objective(model, y, [out.shape for out in outs], len(xs[0]), rng)
     result.loss = objective.name
-    objective.value(out)
-    dout = objective.gradient()
-    analytic_input = [None] * len(twins)
-    analytic_weights = [None] * len(twins)
-    for i in range(len(twins) - 1, -1, -1):
-        twin = twins[i]
-        dx = twin.backward(dout)
-        missing = [name for name in twin.params if name not in twin.grads]
-        if missing:
-            raise ValueError(
-                f"check_gradients: layer '{twin.name}' ({type(twin).__name__}): backward() did not set "
-                f"self.grads[{missing[0]!r}]. Set one gradient per weight, with the weight's shape."
-            )
-        for name, w in twin.params.items():
-            g = np.asarray(twin.grads[name])
-            if g.shape != w.shape:
-                raise ValueError(
-                    f"check_gradients: layer '{twin.name}' ({type(twin).__name__}): self.grads[{name!r}] has "
-                    f"shape {g.shape}, but the weight has shape {w.shape}; they must be the same."
-                )
-        analytic_weights[i] = {name: np.array(twin.grads[name], dtype=np.float64) for name in twin.params}
-        if dx is None or np.shape(dx) != inputs[i].shape:
-            got = "None" if dx is None else f"shape {np.shape(dx)}"
-            raise ValueError(
-                f"check_gradients: layer '{twin.name}' ({type(twin).__name__}): backward() returned {got}; it must "
-                f"return the gradient with respect to the layer's input, shape {inputs[i].shape}."
-            )
-        analytic_input[i] = np.array(dx, dtype=np.float64)
-        dout = analytic_input[i]
+    base = objective.value(outs)
+    _, weight_grads = run.backward(recorded, caches, objective.gradients())
 
     # numerical: centred differences, entry by entry
-    base = objective.value(_forward_from(twins, 0, x))
+    values = dict(zip(program.inputs, xs))
+    values.update((step.output, r.output) for step, r in zip(program.steps, recorders))
     for i in chosen:
-        twin = twins[i]
-        layer_input = inputs[i].copy()
-        differences = _Differences(objective, twins, i, layer_input, base, epsilon)
-        arrays = [(name, w, analytic_weights[i][name]) for name, w in twin.params.items()]
-        arrays.append(("input", layer_input, analytic_input[i]))
-        for name, array, analytic in arrays:
-            analytic = analytic.reshape(-1)
-            threshold = tolerance * max(float(np.max(np.abs(analytic), initial=0.0)), _ABS_FLOOR)
-            picked, numerical, kinks = [], [], 0
-            order = rng.permutation(array.size) if array.size > max_entries else np.arange(array.size)
-            for j in order[:_MAX_TRIES * max_entries]:
-                value, kink = differences(array, int(j), threshold)
-                if kink:
-                    kinks += 1
-                    continue
-                picked.append(int(j))
-                numerical.append(value)
-                if len(picked) == max_entries:
-                    break
-            diff, relative, ok = _compare(analytic[picked], np.array(numerical), tolerance)
-            result.append({
-                "layer": twin.name, "type": type(twin).__name__, "weight": name, "shape": tuple(array.shape),
-                "checked": len(picked), "size": int(array.size), "skipped": kinks, "max_abs_diff": diff,
-                "relative_error": relative, "ok": ok if picked else None,
-            })
+        leaf = leaves[i]
+        calls = [k for k, owner in enumerate(leaf_of) if owner == i]
+        weights = _Differences(_Rerun(program, values, objective, calls[0]), base, epsilon)
+        for name, w in leaf.params.items():
+            analytic = weight_grads.get(id(w), np.zeros(w.shape))
+            result.append({"layer": leaf.name, "type": type(leaf).__name__, "weight": name, "shape": tuple(w.shape),
+                           **_compare_entries(weights, w, np.asarray(analytic, dtype=np.float64), rng, max_entries,
+                                              tolerance)})
+        for n, k in enumerate(calls):
+            r = recorders[k]
+            for p, x_in in enumerate(r.inputs):
+                rerun = _Rerun(program, values, objective, k, position=p)
+                analytic = r.dx[p] if r.dx is not None else np.zeros(x_in.shape)
+                result.append({"layer": leaf.name, "type": type(leaf).__name__,
+                               "weight": _input_label(p, len(r.inputs), n, len(calls)), "shape": tuple(x_in.shape),
+                               **_compare_entries(_Differences(rerun, base, epsilon), rerun.override, analytic, rng,
+                                                  max_entries, tolerance)})
     if print_fn is not None:
         print_fn(result.to_text(lang))
     return result
@@ -462,7 +779,7 @@ def _render(result, lang):
     for row in result:
         rows.append([
             f"{row['layer']} ({row['type']})",
-            tr("gc_input", lang) if row["weight"] == "input" else row["weight"],
+            _weight_text(row["weight"], lang),
             str(row["shape"]),
             (tr("gc_checked_kinks", lang, checked=row["checked"], size=row["size"], skipped=row["skipped"])
              if row["skipped"] else tr("gc_checked", lang, checked=row["checked"], size=row["size"])),
@@ -490,8 +807,22 @@ def _render(result, lang):
         lines.append(tr("gc_all_ok", lang, count=checked, tolerance=f"{result.tolerance:.0e}"))
     else:
         last = failures[-1]
-        where = (tr("gc_where_input", lang) if last["weight"] == "input"
-                 else tr("gc_where_weight", lang, weight=last["weight"]))
+        if last["weight"] == "input":
+            where = tr("gc_where_input", lang)
+        elif _INPUT_LABEL.fullmatch(last["weight"]):
+            where = tr("gc_where_input_of", lang, input=_weight_text(last["weight"], lang))
+        else:
+            where = tr("gc_where_weight", lang, weight=last["weight"])
         lines.append(tr("gc_some_fail", lang, failed=len(failures), count=len(rows), layer=last["layer"],
                         type=last["type"], where=where))
     return "\n".join(lines)
+
+
+def _weight_text(weight, lang):
+    """A row's ``weight`` as the table shows it: the weight's name, or the input in ``lang``."""
+    match = _INPUT_LABEL.fullmatch(weight)
+    if match is None:
+        return weight
+    position, call = match.groups()
+    text = tr("gc_input", lang) if position is None else tr("gc_input_item", lang, index=position)
+    return text if call is None else tr("gc_input_call", lang, input=text, call=call)

@@ -905,6 +905,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
     "gc_col_rel": {"en": "relative error", "zh": "相对误差"},
     "gc_col_result": {"en": "result", "zh": "结果"},
     "gc_input": {"en": "input", "zh": "输入"},
+    "gc_input_item": {"en": "input[{index}]", "zh": "输入[{index}]"},
+    "gc_input_call": {"en": "{input} (call {call})", "zh": "{input}（第 {call} 次调用）"},
     "gc_checked": {"en": "{checked} of {size}", "zh": "{size} 个中的 {checked} 个"},
     "gc_checked_kinks": {
         "en": "{checked} of {size} ({skipped} at a kink skipped)",
@@ -937,6 +939,7 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "请检查它的 `backward()`。它前面的层都要经过它才得到梯度，所以它们可能只是因为它而失败。",
     },
     "gc_where_input": {"en": "in the gradient it passes back to its input", "zh": "传回给输入的梯度中"},
+    "gc_where_input_of": {"en": "in the gradient it passes back to its {input}", "zh": "传回给{input}的梯度中"},
     "gc_where_weight": {"en": "in the gradient of its weight '{weight}'", "zh": "权重 '{weight}' 的梯度中"},
     # ---------------------------------------------------------------- pictures of a trained model
     "mf_history_title": {"en": "Training curves: loss and accuracy after each epoch", "zh": "训练曲线：每一轮训练后的损失和准确率"},

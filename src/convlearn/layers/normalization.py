@@ -64,6 +64,16 @@ def resolve_axes(axes, input_shape, owner, name, given):
     return tuple(sorted(resolved))
 
 
+def _gamma_beta_grads(layer, dgamma, dbeta):
+    """The gradients of the weights ``layer`` has: ``gamma`` when ``scale``, ``beta`` when ``center``."""
+    grads = {}
+    if layer.scale:
+        grads["gamma"] = dgamma
+    if layer.center:
+        grads["beta"] = dbeta
+    return grads
+
+
 def _check_built(layer, method):
     if not layer.built:
         raise ValueError(
@@ -171,12 +181,7 @@ class BatchNormalization(Layer):
 
     def backward(self, dout, cache):
         dx, dgamma, dbeta = ops.batch_norm_backward(dout, cache)
-        grads = {}
-        if self.scale:
-            grads["gamma"] = dgamma                                                                # (C,)
-        if self.center:
-            grads["beta"] = dbeta                                                                  # (C,)
-        return dx, grads
+        return dx, _gamma_beta_grads(self, dgamma, dbeta)                                           # (C,) each
 
     def folds_into_last_axis(self):
         """Whether the normalised axis is the input's last one (the channels of NHWC images).
@@ -235,13 +240,8 @@ class LayerNormalization(Layer):
     ----------
     axis : int or list of int, default -1
         The axes normalised together, e.g. ``[1, 2, 3]`` for whole NHWC images.
-    epsilon : float > 0, default 1e-3
-    center : bool, default True
-        Learn an offset ``beta``.
-    scale : bool, default True
-        Learn a factor ``gamma``.
-    beta_initializer : default "zeros"
-    gamma_initializer : default "ones"
+    epsilon, center, scale, beta_initializer, gamma_initializer
+        As in :class:`BatchNormalization` (defaults 1e-3, True, True, "zeros", "ones").
     rms_scaling : False
         Keras's deprecated RMS scaling is not supported, nor are regularizers
         and constraints.
@@ -292,12 +292,7 @@ class LayerNormalization(Layer):
 
     def backward(self, dout, cache):
         dx, dgamma, dbeta = ops.layer_norm_backward(dout, cache)
-        grads = {}
-        if self.scale:
-            grads["gamma"] = dgamma
-        if self.center:
-            grads["beta"] = dbeta
-        return dx, grads
+        return dx, _gamma_beta_grads(self, dgamma, dbeta)
 
     def get_config(self):
         config = super().get_config()

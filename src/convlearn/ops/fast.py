@@ -758,8 +758,8 @@ def _winograd_maxpool_backward(dout, cache, need_dx, workspace):
 #
 # With the channels on the last axis, an (A, C) array is seen as (A/k, k*C) rows
 # holding k consecutive rows each, and every (C,) vector is tiled k times: each
-# NumPy inner loop then runs over k*C values instead of C (for C = 32, broadcasting
-# a (C,) vector over short rows takes 1.3-1.5x longer).
+# NumPy inner loop then runs over k*C values instead of C (without it, the training
+# forward and backward pair on (64, 14, 14, 32) float32 takes 1.2x longer).
 
 _WIDE_ROW = 2048   # at most this many values per row of the wide view
 
