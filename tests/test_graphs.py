@@ -8,7 +8,6 @@ Sequential, functional and subclassed gives bit-identical numbers.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import convlearn as keras
 from convlearn import layers

@@ -95,6 +95,10 @@ class Registry:
         """The sorted aliases, as listed in error messages."""
         return sorted(self._aliases)
 
+    def class_names(self):
+        """The sorted class names (not the aliases)."""
+        return sorted(self._classes)
+
     def get_class(self, class_name):
         """The class registered under ``class_name`` (a class name or an alias, exactly), or None."""
         return self._classes.get(class_name) or self._aliases.get(class_name)

@@ -77,7 +77,7 @@ class Optimizer:
     def apply(self, params, grads):
         """Update ``params`` in place from ``grads`` (two lists in the same order)."""
         if self.global_clipnorm is not None:
-            grads = self._clip_global(grads)
+            grads = self.clip_global(grads)
         self.begin_step(params)
         self.apply_some(range(len(params)), params, grads)
 
@@ -142,7 +142,8 @@ class Optimizer:
             return g * (self.clipnorm / norm) if norm > self.clipnorm else g
         return g
 
-    def _clip_global(self, grads):
+    def clip_global(self, grads):
+        """``grads`` scaled together so that their joint L2 norm is at most ``global_clipnorm``."""
         norm = math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
         if norm > self.global_clipnorm:
             return [g * (self.global_clipnorm / norm) for g in grads]

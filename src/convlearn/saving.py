@@ -24,8 +24,6 @@ import zlib
 import numpy as np
 
 from . import __version__
-from . import losses as losses_module
-from . import optimizers as optimizers_module
 from ._io import atomic_write_bytes
 from .layers import LAYERS, Layer
 
@@ -88,13 +86,7 @@ def save_model(model, filepath, overwrite=True, zipped=None, include_optimizer=T
         "model.weights.npz": _npz_bytes(model.get_weights()),
     }
     if model.compiled:
-        loss, loss_weights, metrics = model._loss_spec
-        config["compile_config"] = {
-            "optimizer": optimizers_module.serialize(model.optimizer),
-            "loss": _serialize_structure(loss, losses_module.serialize),
-            "loss_weights": loss_weights,
-            "metrics": _serialize_structure(metrics, lambda m: m if isinstance(m, str) else m.name),
-        }
+        config["compile_config"] = model.get_compile_config()
         if include_optimizer and model.optimizer.slots is not None:
             members["optimizer.npz"] = _npz_bytes(model.optimizer.get_state())
     members["config.json"] = json.dumps(config, indent=1).encode()
@@ -103,27 +95,6 @@ def save_model(model, filepath, overwrite=True, zipped=None, include_optimizer=T
         for name, data in members.items():
             zf.writestr(name, data)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def _serialize_structure(value, one):
-    """A loss or metric spec (one, a list, a list of lists or a dict) with ``one`` applied to each item."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _serialize_structure(v, one) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_serialize_structure(v, one) for v in value]
-    return one(value)
-
-
-def _deserialize_structure(value, one):
-    if value is None:
-        return None
-    if isinstance(value, dict) and "class_name" not in value:
-        return {k: _deserialize_structure(v, one) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_deserialize_structure(v, one) for v in value]
-    return one(value)
 
 
 def save_weights(model, filepath, overwrite=True):
@@ -200,7 +171,7 @@ def layer_from_config(item, custom_objects=None):
     name = item["class_name"]
     cls = (custom_objects or {}).get(name) or LAYERS.get_class(name)
     if cls is None or cls is Layer:  # the abstract base computes nothing
-        valid = sorted(n for n in LAYERS._classes if n not in ("Layer", "Model"))
+        valid = [n for n in LAYERS.class_names() if n not in ("Layer", "Model")]
         raise ValueError(
             f"Unknown layer class {name!r} in the model config; this convlearn cannot build it. "
             f"Valid layer classes: {', '.join(valid)}. For a class of your own, pass "
@@ -285,16 +256,11 @@ def load_model(filepath, compile=True, custom_objects=None):
         compile_config = config.get("compile_config")
         if compile and isinstance(compile_config, dict):
             try:
-                model.compile(
-                    optimizer=optimizers_module.get(compile_config["optimizer"]),
-                    loss=_deserialize_structure(compile_config.get("loss"), losses_module.get),
-                    loss_weights=compile_config.get("loss_weights"),
-                    metrics=compile_config.get("metrics"),
-                )
+                model.compile_from_config(compile_config)
             except (TypeError, ValueError, KeyError) as exc:
                 raise ValueError(f"{archive.path!r}: invalid compile settings ({exc}).") from None
             if "optimizer.npz" in archive.names:
-                params = model._trainable_params()
+                params = model.compiled_trainable_weights
                 try:
                     limit = (1 + len(model.optimizer.slot_names)) * weight_bytes + _NPZ_SLACK
                     model.optimizer.set_state(archive.arrays("optimizer.npz", limit), params)

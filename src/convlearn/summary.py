@@ -47,9 +47,9 @@ def _listed_layers(model):
 
 def _is_chain(model):
     """Whether a model reads as a chain (Keras then leaves out the "Connected to" column)."""
-    graph = getattr(model, "_graph", None)
-    if graph is None or type(model).__name__ == "Sequential":
+    if type(model).__name__ != "Functional":
         return True
+    graph = model.graph()
     seen = set()
     for node in graph.nodes:
         if len(node.inputs) > 1 or id(node.layer) in seen:
@@ -64,11 +64,11 @@ def _is_chain(model):
 
 def _connections(model):
     """layer -> ["conv2d[0][0]", ...]: the tensors each layer's calls in this model read (Keras's notation)."""
-    graph = model._graph
+    graph = model.graph()
     nodes = {id(n) for n in graph.nodes}
     index = {}
     for layer in graph.layers:
-        mine = [n for n in layer._inbound_nodes if id(n) in nodes or n.is_input]
+        mine = [n for n in layer.inbound_nodes if id(n) in nodes or n.is_input]
         for k, n in enumerate(mine):
             index[id(n)] = k
     out = {}

@@ -251,7 +251,7 @@ def trace_call(layer, input_shape, training):
 
     owner = f"{type(layer).__name__} '{layer.name}'"
     shapes = input_shape if isinstance(input_shape, list) else [input_shape]
-    inputs = [InputLayer(shape=tuple(s[1:]), name=f"{layer.name}_input_{i}", dtype=layer.dtype)._inbound_nodes[0].output
+    inputs = [InputLayer(shape=tuple(s[1:]), name=f"{layer.name}_input_{i}", dtype=layer.dtype).inbound_nodes[0].output
               for i, s in enumerate(shapes)]
     structure = inputs if isinstance(input_shape, list) else inputs[0]
     kwargs = {"training": training} if accepts_training(layer.call) else {}
@@ -287,7 +287,8 @@ class OpaqueCall:
         self.name = layer.name
         self.dtype = layer.dtype
         self.params = layer.params
-        self._inbound_nodes = []
+        self.inbound_nodes = []
+        self._inbound_nodes = self.inbound_nodes
         self.kwargs = lambda training: {"training": training} if accepts_training(layer.call) else {}
         self.output_shape = self._output_shape(input_shape)
 

@@ -137,7 +137,7 @@ class TrainingSchedule:
             grads = self.gradients(range(len(self.params)))
             if opt.global_clipnorm is not None:
                 present = [j for j, g in enumerate(grads) if g is not None]
-                clipped = opt._clip_global([grads[j] for j in present])
+                clipped = opt.clip_global([grads[j] for j in present])
                 for j, g in zip(present, clipped):
                     grads[j] = g
             opt.begin_step(self.params)

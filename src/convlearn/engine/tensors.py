@@ -47,7 +47,7 @@ class Node:
         self.as_list = as_list
         self.training = training
         self.output = SymbolicTensor(output_shape, dtype, node=self)
-        layer._inbound_nodes.append(self)
+        layer.inbound_nodes.append(self)
         made = getattr(_recording, "nodes", None)
         if made is not None:
             made.append(self)
@@ -195,8 +195,8 @@ def undo_nodes_on_error():
         yield
     except BaseException:
         for node in made:
-            if node in node.layer._inbound_nodes:
-                node.layer._inbound_nodes.remove(node)
+            if node in node.layer.inbound_nodes:
+                node.layer.inbound_nodes.remove(node)
         raise
     finally:
         _recording.nodes = outer

@@ -142,12 +142,12 @@ class Layer:
 
     def build_for(self, input_shape):
         """Build once for ``input_shape`` and record input and output shapes; return the output shape."""
-        input_shape = _as_shape(input_shape)
+        input_shape = as_shape(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
             self.input_shape = input_shape
-            self.output_shape = _as_shape(self.compute_output_shape(input_shape))
+            self.output_shape = as_shape(self.compute_output_shape(input_shape))
         return self.output_shape
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None, **kwargs):
@@ -258,7 +258,7 @@ class Layer:
             out_shape = self.build_for(shape)
         else:
             self.check_input_shape(shape)
-            out_shape = _as_shape(self.compute_output_shape(_as_shape(shape)))
+            out_shape = as_shape(self.compute_output_shape(as_shape(shape)))
         return Node(self, items, as_list, training, out_shape, self.dtype).output
 
     def check_input_shape(self, shape):
@@ -278,6 +278,11 @@ class Layer:
         )
 
     # -- the graph around the layer --------------------------------------------
+
+    @property
+    def inbound_nodes(self):
+        """The layer's calls on symbolic tensors (:class:`~convlearn.engine.tensors.Node`), oldest first."""
+        return self._inbound_nodes
 
     @property
     def input(self):
@@ -433,7 +438,7 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r}, built={self.built}>"
 
 
-def _as_shape(shape):
+def as_shape(shape):
     """A shape as a tuple, or a list of shapes as a list of tuples."""
     if isinstance(shape, list) or (isinstance(shape, tuple) and shape and isinstance(shape[0], (list, tuple))):
         return [tuple(s) for s in shape]
@@ -549,7 +554,7 @@ def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, 
     if shape is None and batch_shape is not None:
         shape = tuple(batch_shape)[1:]
     layer = InputLayer(shape=shape, name=name, dtype=dtype, sparse=sparse, optional=optional)
-    return layer._inbound_nodes[0].output
+    return layer.inbound_nodes[0].output
 
 
 #: Every layer and model class convlearn can rebuild from a saved config, by class name.

@@ -79,7 +79,7 @@ class Functional(Model):
         nodes = {id(n) for n in self._graph.nodes} | {id(t.node) for t in self._graph.inputs}
         index = {}                                      # id(node) -> its index among this model's calls of its layer
         for layer in self._layers:
-            mine = [n for n in layer._inbound_nodes if id(n) in nodes]
+            mine = [n for n in layer.inbound_nodes if id(n) in nodes]
             for k, n in enumerate(mine):
                 index[id(n)] = k
 
@@ -91,7 +91,7 @@ class Functional(Model):
         layer_configs = []
         for layer in self._layers:
             inbound = []
-            for n in layer._inbound_nodes:
+            for n in layer.inbound_nodes:
                 if id(n) not in nodes or n.is_input:
                     continue
                 args = [[ref(t) for t in n.inputs]] if n.as_list else [ref(n.inputs[0])]
@@ -139,7 +139,7 @@ class Functional(Model):
         outputs_of = {}                               # (layer name, node index) -> tensor
         for name, layer in made.items():
             if layer.is_input_layer:
-                outputs_of[(name, 0)] = layer._inbound_nodes[0].output
+                outputs_of[(name, 0)] = layer.inbound_nodes[0].output
         made_calls = {}
         pending = list(calls)
         while pending:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 
 from ..engine.tensors import SymbolicTensor, flatten_structure, is_symbolic
-from ..layers.base import LAYERS, Layer, _as_shape, unique_name
+from ..layers.base import LAYERS, Layer, as_shape, unique_name
 from .trainer import Trainer, using_all_cores
 
 
@@ -122,7 +122,7 @@ class Model(Trainer, Layer):
     def build_for(self, input_shape):
         if self.built:
             return self.output_shape
-        input_shape = _as_shape(input_shape)
+        input_shape = as_shape(input_shape)
         if type(self).build is not Model.build and not self._in_user_build:
             self._in_user_build = True   # the subclass's own build(), which may call super().build()
             try:
@@ -144,6 +144,10 @@ class Model(Trainer, Layer):
         self.output_shape = graph.output_shape()
         self._graph_version += 1
         return self.output_shape
+
+    def graph(self, training=False):
+        """The model's :class:`~convlearn.engine.graph.Graph`: its layer calls between inputs and outputs."""
+        return self._graph_for(training)
 
     def _graph_for(self, training):
         if not self.built:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..engine.graph import Graph
 from ..engine.tensors import SymbolicTensor
-from ..layers.base import LAYERS, InputLayer, Layer, _as_shape
+from ..layers.base import LAYERS, InputLayer, Layer, as_shape
 from .model import Model
 
 
@@ -110,8 +110,8 @@ class Sequential(Model):
         """The chain changed: its graph is made again when next needed."""
         if self._graph is not None:
             for node in self._graph.nodes:       # forget the old graph's calls
-                if node in node.layer._inbound_nodes:
-                    node.layer._inbound_nodes.remove(node)
+                if node in node.layer.inbound_nodes:
+                    node.layer.inbound_nodes.remove(node)
         self._graph = None
         self._traces = {}
         self._graph_version += 1
@@ -123,7 +123,7 @@ class Sequential(Model):
         for layer in self._layers[1:]:
             if layer.built:
                 layer.check_input_shape(shape)
-                shape = _as_shape(layer.compute_output_shape(shape)) if isinstance(layer, Model) else layer.output_shape
+                shape = as_shape(layer.compute_output_shape(shape)) if isinstance(layer, Model) else layer.output_shape
             else:
                 shape = layer.build_for(shape)
         self.built = True
@@ -150,14 +150,14 @@ class Sequential(Model):
 
     def build_for(self, input_shape):
         if not self.built:
-            self.build(_as_shape(input_shape))
+            self.build(as_shape(input_shape))
         return self.output_shape
 
     def _trace(self, input_shape, training):
         if self._graph is None:
             if not self.built:
                 raise ValueError(f"Model '{self.name}' is not built yet: give it an input shape or fit it on data.")
-            x = inputs = self._layers[0]._inbound_nodes[0].output
+            x = inputs = self._layers[0].inbound_nodes[0].output
             for layer in self._layers[1:]:
                 x = layer(x)
             self._graph = Graph([inputs], [x], owner=f"Model '{self.name}'")

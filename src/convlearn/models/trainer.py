@@ -141,6 +141,30 @@ class Trainer:
         if self.built:
             self._setup_outputs()
 
+    def get_compile_config(self):
+        """What ``compile`` received, JSON-serialisable (Keras's ``get_compile_config``), or None."""
+        if not self.compiled:
+            return None
+        loss, loss_weights, metrics = self._loss_spec
+        return {"optimizer": optimizers_module.serialize(self.optimizer),
+                "loss": _serialize_structure(loss, losses_module.serialize),
+                "loss_weights": loss_weights,
+                "metrics": _serialize_structure(metrics, lambda m: m if isinstance(m, str) else m.name)}
+
+    def compile_from_config(self, config):
+        """``compile`` again from what :meth:`get_compile_config` returned (Keras's ``compile_from_config``).
+
+        Raises
+        ------
+        ValueError
+            If the config is not one ``get_compile_config`` writes.
+        """
+        if not isinstance(config, dict) or "optimizer" not in config:
+            raise ValueError(f"compile_from_config expects what get_compile_config() returned; got {config!r:.200}.")
+        self.compile(optimizer=optimizers_module.get(config["optimizer"]),
+                     loss=_deserialize_structure(config.get("loss"), losses_module.get),
+                     loss_weights=config.get("loss_weights"), metrics=config.get("metrics"))
+
     def _setup_outputs(self):
         """Per output: loss object, weight and metric specs, from what ``compile`` received."""
         loss, loss_weights, metrics = self._loss_spec
@@ -288,7 +312,8 @@ class Trainer:
 
         return key, self._plans.borrow(key, build)
 
-    def _trainable_params(self):
+    @property
+    def compiled_trainable_weights(self):
         """The weights the optimizer updates: those trainable at the last compile (Keras's rule).
 
         Raises
@@ -307,7 +332,7 @@ class Trainer:
         return params
 
     def _training_schedule(self, batch_size):
-        params = self._trainable_params()
+        params = self.compiled_trainable_weights
         program, logits = planning.training_plan(self._plain_program(True), self._fusable(), {id(p) for p in params})
         self._logits = logits
         self._warn_if_not_probabilities(program)
@@ -665,6 +690,27 @@ class Trainer:
 # ----------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------
+
+def _serialize_structure(value, one):
+    """A loss or metric spec (one, a list, a list of lists or a dict) with ``one`` applied to each item."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _serialize_structure(v, one) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_serialize_structure(v, one) for v in value]
+    return one(value)
+
+
+def _deserialize_structure(value, one):
+    if value is None:
+        return None
+    if isinstance(value, dict) and "class_name" not in value:
+        return {k: _deserialize_structure(v, one) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deserialize_structure(v, one) for v in value]
+    return one(value)
+
 
 def _is_nested(metrics):
     return isinstance(metrics, (list, tuple)) and any(isinstance(m, (list, tuple)) or m is None for m in metrics)
