@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pytest
 
+import convlearn as keras
+from convlearn import layers
 from convlearn.explain.i18n import latin_words
 from convlearn.explain.summary import display_width, explain_layer, wrap_text
 from convlearn.layers import (
@@ -208,24 +210,22 @@ class Scale(Layer):
         self.add_weight("b", (input_shape[-1],), "zeros")
 
     def forward(self, x, training=False):
-        self._x = x
-        return x * self.params["w"] + self.params["b"]
+        return x * self.params["w"] + self.params["b"], x                  # cache: the input
 
-    def backward(self, dout):
-        self.grads["w"] = (dout * self._x).reshape(-1, dout.shape[-1]).sum(axis=0)
-        self.grads["b"] = dout.reshape(-1, dout.shape[-1]).sum(axis=0)
-        return dout * self.params["w"]
+    def backward(self, dout, x):
+        grads = {"w": (dout * x).reshape(-1, dout.shape[-1]).sum(axis=0),
+                 "b": dout.reshape(-1, dout.shape[-1]).sum(axis=0)}
+        return dout * self.params["w"], grads
 
 
 class Square(Layer):
     """A custom layer without weights."""
 
     def forward(self, x, training=False):
-        self._x = x
-        return x * x
+        return x * x, x                                                     # cache: the input
 
-    def backward(self, dout):
-        return 2 * self._x * dout
+    def backward(self, dout, x):
+        return 2 * x * dout, {}
 
 
 CONV_CASES = [
@@ -429,6 +429,32 @@ def test_input_nested_custom_frozen_and_unbuilt(lang):
     assert "`trainable=False`" in explain_layer(frozen, lang)[-1]
     unbuilt = explain_layer(Dense(3), lang)
     assert len(unbuilt) == 1 and "`input_shape=(28, 28, 1)`" in unbuilt[0]
+
+
+class Block(keras.Model):
+    """A subclassed model used as a layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(6)
+        self.act = layers.Activation("relu")
+
+    def call(self, x, training=False):
+        return self.act(self.dense(x))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_nested_functional_and_subclassed_models_are_explained_as_models(lang):
+    inputs = keras.Input(shape=(6,))
+    residual = keras.Model(inputs, layers.add([inputs, layers.Dense(6)(inputs)]), name="residual")
+    outer = Sequential([Input(shape=(6,)), residual, Block(), Dense(2)])
+    for model in outer.layers[:2]:
+        lines = explain_layer(model, lang)
+        assert "2" in lines[0] and lines[0].count("`(None, 6)`") == 2, lines   # its 2 layers, not its Input
+        [chain] = all_chains(lines)
+        assert chain[0][0] == "42 + 0" and chain[1][1] == 42 == model.count_params()
+    if lang == "en":
+        assert explain_layer(residual, lang)[0].startswith("a model used as a layer: its 2 layers turn `(None, 6)`")
 
 
 def test_a_subclass_that_changes_shapes_is_explained_as_custom():

@@ -5,7 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from convlearn import utils
+import convlearn as keras
+from convlearn import layers, utils
 from convlearn.explain.gradcheck import DEFAULT_TOLERANCE, GradientCheck, check_gradients
 from convlearn.explain.i18n import latin_words
 from convlearn.layers import (
@@ -54,6 +55,10 @@ BUILT_IN = {
                             Dense(5), Activation("swish"), Dense(4), LeakyReLU(0.2), Dense(3)],
     "relu_options": lambda: [Input(shape=(6,)), Dense(8), ReLU(max_value=0.5, negative_slope=0.1, threshold=-0.2),
                              Dense(3), Softmax()],
+    "batch_norm_global_avg": lambda: [Input(shape=(4, 4, 2)), Conv2D(3, 3, padding="same"),
+                                      layers.BatchNormalization(), layers.GlobalAveragePooling2D(), Dense(2)],
+    "layer_norm_global_max": lambda: [Input(shape=(4, 5, 3)), layers.LayerNormalization(),
+                                      layers.GlobalMaxPooling2D(), Dense(2)],
 }
 
 
@@ -68,6 +73,17 @@ def test_every_built_in_layer_passes_with_the_default_loss(name):
     assert [(row["layer"], row["weight"]) for row in result] == expected
     for row in result:
         assert row["relative_error"] <= DEFAULT_TOLERANCE and row["checked"] == min(row["size"], 20)
+
+
+@pytest.mark.parametrize("merge", ["add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate"])
+def test_every_merge_layer_passes_input_by_input(merge):
+    utils.set_random_seed(13)
+    inputs = keras.Input(shape=(3,))
+    a, b = layers.Dense(3, name="a")(inputs), layers.Dense(3, name="b")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, name="head")(getattr(layers, merge)([a, b], name="merge")))
+    result = quiet(model)
+    assert result.ok and all(row["ok"] is True for row in result), result.to_text("en")
+    assert [row["weight"] for row in result if row["layer"] == "merge"] == ["input[0]", "input[1]"]
 
 
 @pytest.mark.parametrize("loss,last", [
@@ -334,21 +350,283 @@ def test_a_model_built_by_the_check_on_given_data():
 
 def test_broken_backward_contracts_are_explained():
     class NoGrads(Scale):
-        def backward(self, dout):
-            return dout * self.params["w"]
+        def backward(self, dout, x):
+            return dout * self.params["w"], {}
+
+    class WrongGradShape(Scale):
+        def backward(self, dout, x):
+            return dout * self.params["w"], {"w": dout.sum(), "b": dout.sum(axis=0)}
+
+    class ExtraGrad(Scale):
+        def backward(self, dout, x):
+            dx, grads = super().backward(dout, x)
+            return dx, {**grads, "scale": np.ones(1)}
 
     class WrongShape(Square):
-        def backward(self, dout):
-            return dout[:, :1]
+        def backward(self, dout, x):
+            return dout[:, :1], {}
 
     class ReturnsNothing(Square):
-        def backward(self, dout):
-            self._dx = 2 * self._x * dout
+        def backward(self, dout, x):
+            self._dx = 2 * x * dout
 
-    with pytest.raises(ValueError, match=r"layer 'nograds' \(NoGrads\): backward\(\) did not set self\.grads\['w'\]"):
-        quiet(Sequential([Input(shape=(3,)), NoGrads(name="nograds")]))
+    class OnlyDx(Square):  # the gradient alone, without the dict of weight gradients
+        def backward(self, dout, x):
+            return 2 * x * dout
+
+    class OldBackward(Square):  # convlearn 0.1's interface: the cache kept on the layer
+        def forward(self, x, training=False):
+            self._x = x
+            return x * x, None
+
+        def backward(self, dout):
+            return 2 * self._x * dout
+
+    class OldForward(Square):
+        def forward(self, x, training=False):
+            return x * x
+
+    def check(layer):
+        quiet(Sequential([Input(shape=(3,)), layer]))
+
+    with pytest.raises(ValueError, match=r"layer 'nograds' \(NoGrads\): backward\(\) returned no gradient for 'w'\. "
+                                         r"Return \(dx, grads\) with one gradient per key of self\.params \('w', 'b'\)"):
+        check(NoGrads(name="nograds"))
+    with pytest.raises(ValueError, match=r"grads\['w'\] has shape \(\), but the weight has shape \(3,\); they must "
+                                         r"be the same"):
+        check(WrongGradShape())
+    with pytest.raises(ValueError, match=r"backward\(\) returned a gradient for 'scale', which is not a key of "
+                                         r"self\.params \('w', 'b'\)"):
+        check(ExtraGrad())
     with pytest.raises(ValueError, match=r"backward\(\) returned shape \(2, 1\); it must return the gradient with "
                                          r"respect to the layer's input, shape \(2, 3\)"):
-        quiet(Sequential([Input(shape=(3,)), WrongShape()]))
-    with pytest.raises(ValueError, match=r"backward\(\) returned None"):
-        quiet(Sequential([Input(shape=(3,)), ReturnsNothing()]))
+        check(WrongShape())
+    with pytest.raises(ValueError, match=r"backward\(\) returned None; it must return a pair \(dx, grads\)"):
+        check(ReturnsNothing())
+    with pytest.raises(ValueError, match=r"backward\(\) returned shape \(2, 3\); it must return a pair \(dx, grads\): "
+                                         r"the gradient with respect to the layer's input, shape \(2, 3\), and a dict "
+                                         r"with one gradient per key of self\.params \(none\)"):
+        check(OnlyDx())
+    with pytest.raises(ValueError, match=r"backward\(\) cannot be called as backward\(self, dout, cache\)"):
+        check(OldBackward())
+    with pytest.raises(ValueError, match=r"forward\(\) returned shape \(2, 3\); it must return a pair \(out, cache\)"):
+        check(OldForward())
+
+
+class PairSum(Layer):
+    """A merge layer of one's own: out = a + b; ``second_grad`` 1 is right."""
+
+    second_grad = 1.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def forward(self, xs, training=False):
+        return xs[0] + xs[1], None
+
+    def backward(self, dout, cache):
+        return [dout, self.second_grad * dout], {}
+
+
+def test_a_merge_layer_of_ones_own_is_checked_input_by_input():
+    class HalfSecond(PairSum):
+        second_grad = 0.5
+
+    class OneGradient(PairSum):
+        def backward(self, dout, cache):
+            return dout, {}
+
+    def model_with(merge):
+        inputs = keras.Input(shape=(4,))
+        a = layers.Dense(3, name="a")(inputs)
+        b = layers.Dense(3, name="b")(inputs)
+        return keras.Model(inputs, layers.Dense(2, name="head")(merge([a, b])))
+
+    utils.set_random_seed(6)
+    assert quiet(model_with(PairSum(name="pair"))).ok
+    result = quiet(model_with(HalfSecond(name="pair")))
+    failed = {(row["layer"], row["weight"]) for row in result.failures}
+    assert failed == {("pair", "input[1]"), ("b", "kernel"), ("b", "bias"), ("b", "input")}
+    assert "in the gradient it passes back to its input[1]" in result.to_text("en")
+    assert "传回给输入[1]的梯度中" in result.to_text("zh")
+    with pytest.raises(ValueError, match=r"layer 'pair' \(OneGradient\): backward\(\) returned shape \(2, 3\) as dx; "
+                                         r"the layer takes a list of 2 inputs, so dx must be a list of 2 gradients"):
+        quiet(model_with(OneGradient(name="pair")))
+
+
+# --------------------------------------------------------------------------------------
+# graphs: residual connections, shared layers, subclassed models
+# --------------------------------------------------------------------------------------
+def residual_model(branch_layer=None):
+    """stem -> (branch) -> add([stem, branch]) -> head: the stem's output feeds two layers."""
+    inputs = keras.Input(shape=(5, 5, 2))
+    x = layers.Conv2D(3, 3, padding="same", activation="tanh", name="stem")(inputs)
+    y = layers.Conv2D(3, 3, padding="same", name="branch")(x)
+    if branch_layer is not None:
+        y = branch_layer(y)
+    z = layers.add([x, y], name="sum")
+    outputs = layers.Dense(2, name="head")(layers.Flatten(name="flat")(z))
+    return keras.Model(inputs, outputs)
+
+
+def test_a_residual_model_passes_with_every_array_checked():
+    utils.set_random_seed(4)
+    model = residual_model()
+    model.compile(loss="mse", optimizer="sgd")
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    assert all(row["ok"] is True and row["checked"] == min(row["size"], 20) for row in result), result.to_text("en")
+    assert [(row["layer"], row["weight"]) for row in result] == [
+        ("stem", "kernel"), ("stem", "bias"), ("stem", "input"),
+        ("branch", "kernel"), ("branch", "bias"), ("branch", "input"),
+        ("sum", "input[0]"), ("sum", "input[1]"),
+        ("flat", "input"), ("head", "kernel"), ("head", "bias"), ("head", "input")]
+    assert result.loss == "mean_squared_error"
+
+
+def test_a_wrong_layer_on_one_branch_fails_there_and_upstream_only():
+    utils.set_random_seed(4)
+    result = quiet(residual_model(SquareWithoutTwo(name="square")))
+    failed = {(row["layer"], row["weight"]) for row in result.failures}
+    # the stem's gradient is the sum over both branches: the wrong one spoils it, the skip connection does not
+    assert failed == {("square", "input"), ("branch", "kernel"), ("branch", "bias"), ("branch", "input"),
+                      ("stem", "kernel"), ("stem", "bias"), ("stem", "input")}
+    assert "layer 'square' (`SquareWithoutTwo`), in the gradient it passes back to its input" in result.to_text("en")
+
+
+def test_a_shared_layer_adds_up_the_gradients_of_its_calls():
+    utils.set_random_seed(8)
+    inputs = keras.Input(shape=(4,))
+    shared = layers.Dense(3, activation="tanh", name="shared")
+    a = shared(layers.Dense(3, name="left")(inputs))
+    b = shared(layers.Dense(3, name="right")(inputs))
+    model = keras.Model(inputs, layers.Dense(2, name="head")(layers.add([a, b], name="sum")))
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    rows = [(row["layer"], row["weight"]) for row in result]
+    assert [w for layer, w in rows if layer == "shared"] == ["kernel", "bias", "input (call 1)", "input (call 2)"]
+    assert [row["layer"] for row in result].count("shared") == 4 and len(model.leaf_layers()) == 5
+    assert "input (call 2)" in result.to_text("en") and "输入（第 2 次调用）" in result.to_text("zh")
+    assert {row["layer"] for row in quiet(model, layers=shared)} == {"shared"}
+
+    class ScaleOnlyFirstCall(Scale):  # weight gradients that do not add up over calls: the weight fails
+        calls = 0
+
+        def backward(self, dout, x):
+            dx, grads = super().backward(dout, x)
+            type(self).calls += 1
+            return dx, grads if type(self).calls % 2 else {name: 0 * g for name, g in grads.items()}
+
+    inputs = keras.Input(shape=(4,))
+    tied = ScaleOnlyFirstCall(name="tied")
+    h = layers.Dense(4, name="h")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, name="out")(layers.add([tied(h), tied(layers.Dense(4)(h))])))
+    failed = {(row["layer"], row["weight"]) for row in quiet(model).failures}
+    assert ("tied", "w") in failed and ("tied", "b") in failed and ("out", "kernel") not in failed
+
+
+class Decoder(Layer):
+    """out = h @ kernel.T with the kernel of another layer (tied weights, as in an autoencoder)."""
+
+    def __init__(self, kernel, **kwargs):
+        super().__init__(**kwargs)
+        self.params["kernel"] = kernel
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.params["kernel"].shape[0],)
+
+    def forward(self, h, training=False):
+        return h @ self.params["kernel"].T, h
+
+    def backward(self, dout, h):
+        return dout @ self.params["kernel"], {"kernel": dout.T @ h}
+
+
+class KerasStyleScale(Layer):
+    """A weight kept in an attribute, the Keras way: ``self.w = self.add_weight(...)``."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="glorot_uniform", name="w")
+
+    def forward(self, x, training=False):
+        return x * self.w, x
+
+    def backward(self, dout, x):
+        return dout * self.w, {"w": (dout * x).sum(axis=0)}
+
+
+def test_the_float64_copy_keeps_one_array_per_weight():
+    # a weight held by two layers, or in an attribute, stays one array in the copy: perturbing it changes every use
+    utils.set_random_seed(12)
+    encoder = Dense(3, activation="tanh", name="encoder")
+    model = Sequential([Input(shape=(4,)), encoder, KerasStyleScale(name="scale")])
+    model.add(Decoder(encoder.params["kernel"], name="decoder"))
+    result = quiet(model)
+    assert result.ok and not result.notes, result.to_text("en")
+    assert [(row["layer"], row["weight"]) for row in result if row["weight"] != "input"] == [
+        ("encoder", "kernel"), ("encoder", "bias"), ("scale", "w"), ("decoder", "kernel")]
+    assert len(model.get_weights()) == 3 and all(w.dtype == np.float32 for w in model.get_weights())
+
+
+class TwoConvs(keras.Model):
+    """A subclassed model with a residual connection and its own layer inside."""
+
+    def __init__(self, square=None, **kwargs):
+        super().__init__(**kwargs)
+        self.conv = layers.Conv2D(2, 3, padding="same", activation="tanh", name="conv")
+        self.conv2 = layers.Conv2D(2, 3, padding="same", name="conv2")
+        self.square = square or Square(name="square")
+        self.plus = layers.Add(name="plus")
+        self.flatten = layers.Flatten(name="flatten")
+        self.out = layers.Dense(3, activation="softmax", name="out")
+
+    def call(self, x, training=False):
+        h = self.conv(x)
+        return self.out(self.flatten(self.plus([h, self.square(self.conv2(h))])))
+
+
+def test_a_subclassed_model_passes_and_its_own_wrong_layer_fails():
+    utils.set_random_seed(9)
+    model = TwoConvs()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
+    x = np.random.default_rng(2).standard_normal((3, 4, 4, 1))
+    result = quiet(model, x=x, y=np.array([0, 2, 1]))
+    assert model.built and result.ok, result.to_text("en")
+    assert [row["layer"] for row in result if row["weight"] in ("kernel", "input", "input[0]")] == \
+        ["conv", "conv", "conv2", "conv2", "square", "plus", "flatten", "out", "out"]
+    bad = quiet(TwoConvs(square=SquareWithoutTwo(name="square")), x=x)
+    assert {row["layer"] for row in bad.failures} == {"square", "conv2", "conv"}
+
+
+def test_a_model_nested_in_a_graph_is_opened_up():
+    utils.set_random_seed(10)
+    inner = Sequential([Input(shape=(4,)), Dense(4, activation="tanh", name="inner")], name="block")
+    inputs = keras.Input(shape=(4,))
+    outputs = layers.Dense(2, name="last")(layers.add([inputs, inner(inputs)]))
+    model = keras.Model(inputs, outputs)
+    result = quiet(model)
+    assert result.ok, result.to_text("en")
+    add = model.leaf_layers()[1].name
+    assert [(row["layer"], row["weight"]) for row in result] == [
+        ("inner", "kernel"), ("inner", "bias"), ("inner", "input"), (add, "input[0]"), (add, "input[1]"),
+        ("last", "kernel"), ("last", "bias"), ("last", "input")]
+
+
+def test_several_inputs_and_outputs_are_checked_together():
+    utils.set_random_seed(11)
+    image, extra = keras.Input(shape=(4, 4, 1), name="image"), keras.Input(shape=(3,), name="extra")
+    features = layers.Flatten()(layers.Conv2D(2, 3, name="conv")(image))
+    joined = layers.concatenate([features, layers.Dense(3, name="side")(extra)], name="join")
+    label = layers.Dense(3, activation="softmax", name="label")(joined)
+    score = layers.Dense(1, name="score")(joined)
+    model = keras.Model([image, extra], [label, score])
+    assert quiet(model).ok
+    model.compile(loss={"label": "sparse_categorical_crossentropy", "score": "mse"}, optimizer="sgd")
+    rng = np.random.default_rng(0)
+    x = {"image": rng.standard_normal((2, 4, 4, 1)), "extra": rng.standard_normal((2, 3))}
+    result = quiet(model, x=x, y={"label": np.array([1, 2]), "score": np.ones((2, 1))})
+    assert result.ok, result.to_text("en")
+    assert result.loss == "sparse_categorical_crossentropy + mean_squared_error"
+    assert ("join", "input[1]") in [(row["layer"], row["weight"]) for row in result]
+    with pytest.raises(ValueError, match=r"model '.*' has 2 inputs \(image, extra\); give one batch per input"):
+        quiet(model, x=x["image"])

@@ -1,7 +1,7 @@
 """Losses: values and gradients against PyTorch, finite differences, stability, the fused path, errors.
 
-``loss.forward(prepare_targets(y), y_pred)`` returns the mean loss and
-``loss.backward()`` its gradient with respect to ``y_pred``; with
+``loss.forward(prepare_targets(y), y_pred)`` returns the mean loss and a cache, and
+``loss.backward(cache)`` its gradient with respect to ``y_pred``; with
 ``logits=z`` the loss is computed from the scores (fused softmax/sigmoid +
 cross-entropy) and the gradient is with respect to ``z``.
 """
@@ -33,17 +33,17 @@ def sigmoid(z):
 
 def loss_and_grad(loss, y_raw, y_pred, logits=None):
     y = loss.prepare_targets(np.asarray(y_raw), y_pred.shape)
-    value = loss.forward(y, y_pred, logits=logits)
-    return value, loss.backward()
+    value, cache = loss.forward(y, y_pred, logits=logits)
+    return value, loss.backward(cache)
 
 
 def fd_check(loss, y_raw, y_pred, tol=1e-6):
     """Finite differences of ``loss.forward`` with respect to the prediction."""
     y_pred = np.array(y_pred, dtype=np.float64)
     y = loss.prepare_targets(np.asarray(y_raw), y_pred.shape)
-    loss.forward(y, y_pred)
-    analytic = loss.backward()
-    numeric = numerical_gradient(lambda: loss.forward(y, y_pred), y_pred, eps=1e-6)
+    _, cache = loss.forward(y, y_pred)
+    analytic = loss.backward(cache)
+    numeric = numerical_gradient(lambda: loss.forward(y, y_pred)[0], y_pred, eps=1e-6)
     err = rel_error(analytic, numeric)
     assert err < tol, f"{loss!r}: relative error {err}"
 
@@ -216,10 +216,10 @@ def test_fused_logits_path_matches_unfused_gradient(factory, y, act, rng):
     shape = (5, 4) if act is softmax else y.shape
     z = rng.standard_normal(shape)
     yp = fused.prepare_targets(y, shape)
-    value = fused.forward(yp, act(z), logits=z)
-    grad = fused.backward()
+    value, cache = fused.forward(yp, act(z), logits=z)
+    grad = fused.backward(cache)
     # the unfused computation, as a function of z: activation, then the loss on probabilities
-    unfused = lambda: plain.forward(yp, act(z))  # noqa: E731
+    unfused = lambda: plain.forward(yp, act(z))[0]  # noqa: E731
     assert abs(value - unfused()) < 1e-12
     numeric = numerical_gradient(unfused, z)
     assert rel_error(grad, numeric) < 1e-6
@@ -229,8 +229,8 @@ def test_fused_path_is_finite_where_probabilities_saturate():
     z = np.array([[1e4, 0.0, -1e4]])
     loss = losses.SparseCategoricalCrossentropy()
     y = loss.prepare_targets(np.array([2]), z.shape)
-    value = loss.forward(y, softmax(z), logits=z)
-    grad = loss.backward()
+    value, cache = loss.forward(y, softmax(z), logits=z)
+    grad = loss.backward(cache)
     np.testing.assert_allclose(value, 2e4, rtol=1e-12)       # exact, not clipped at -log(1e-7)
     np.testing.assert_allclose(grad, [[1.0, 0.0, -1.0]], atol=1e-12)
 
@@ -319,8 +319,9 @@ def test_custom_loss_function_is_rejected():
     (lambda: losses.BinaryCrossentropy(label_smoothing=-0.1), r"BinaryCrossentropy: `label_smoothing` must be"),
     (lambda: losses.CategoricalCrossentropy(axis=0), r"only axis=-1 is supported\. Received: axis=0"),
     (lambda: losses.SparseCategoricalCrossentropy(ignore_class=0), r"`ignore_class` is not supported"),
-    (lambda: losses.MeanSquaredError(reduction="mean"),
-     r"MeanSquaredError: `reduction` must be one of \['sum_over_batch_size', 'sum', 'none'\]"),
+    (lambda: losses.MeanSquaredError(reduction="average"),
+     r"MeanSquaredError: `reduction` must be one of \['sum_over_batch_size', 'mean', 'mean_with_sample_weight', "
+     r"'sum', 'none', None\]\. Received: reduction='average'"),
 ])
 def test_invalid_loss_arguments(factory, match):
     with pytest.raises(ValueError, match=match):
@@ -367,11 +368,11 @@ def test_targets_keep_float64_precision_and_losses_compute_in_the_prediction_dty
     assert losses.MeanSquaredError().prepare_targets(np.array([[0.1, 0.2]]), (1, 2)).dtype == np.float64
     # a float32 model: the loss and its gradient stay float32 even with float64 targets
     z = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 0.3]], dtype=np.float32)
-    loss.forward(y64, softmax(z), logits=z)
-    assert loss.backward().dtype == np.float32
+    _, cache = loss.forward(y64, softmax(z), logits=z)
+    assert loss.backward(cache).dtype == np.float32
     mse = losses.MeanSquaredError()
-    mse.forward(mse.prepare_targets(np.array([[0.1, 0.2]]), (1, 2)), np.zeros((1, 2), np.float32))
-    assert mse.backward().dtype == np.float32
+    _, cache = mse.forward(mse.prepare_targets(np.array([[0.1, 0.2]]), (1, 2)), np.zeros((1, 2), np.float32))
+    assert mse.backward(cache).dtype == np.float32
 
 
 def test_targets_of_rank_one_are_accepted_for_one_output():
@@ -389,8 +390,8 @@ def test_sparse_predictions_are_the_softmax_bit_for_bit(rng):
         z = (rng.standard_normal((7, 10)) * 4).astype(dtype)
         loss = losses.SparseCategoricalCrossentropy()
         y = loss.prepare_targets(np.array([0, 3, 1, 9, 2, 5, 5]), z.shape)
-        loss.forward(y, None, logits=z)
-        p = loss.predictions()
+        _, cache = loss.forward(y, None, logits=z)
+        p = loss.predictions(cache)
         assert p.dtype == dtype
         np.testing.assert_array_equal(p, softmax_array(z))
 
@@ -399,22 +400,21 @@ def test_gradient_is_the_same_whether_or_not_predictions_were_asked_for(rng):
     z = rng.standard_normal((6, 4)).astype(np.float32)
     y = np.array([0, 3, 1, 1, 2, 0])
     asked, plain = losses.SparseCategoricalCrossentropy(), losses.SparseCategoricalCrossentropy()
-    asked.forward(y, None, logits=z)
-    p = asked.predictions().copy()
-    plain.forward(y, None, logits=z)
-    np.testing.assert_array_equal(asked.backward(), plain.backward())
-    np.testing.assert_array_equal(asked.predictions(), p)        # the gradient did not change them
+    _, asked_cache = asked.forward(y, None, logits=z)
+    p = asked.predictions(asked_cache).copy()
+    _, plain_cache = plain.forward(y, None, logits=z)
+    np.testing.assert_array_equal(asked.backward(asked_cache), plain.backward(plain_cache))
+    np.testing.assert_array_equal(asked.predictions(asked_cache), p)   # the gradient did not change them
 
 
 def test_predictions_are_none_without_logits_or_for_other_losses(rng):
     z = rng.standard_normal((5, 4))
     sparse = losses.SparseCategoricalCrossentropy()
-    assert sparse.predictions() is None                           # nothing computed yet
-    sparse.forward(np.array([0, 1, 2, 3, 0]), softmax(z))         # probabilities, not fused
-    assert sparse.predictions() is None
+    _, cache = sparse.forward(np.array([0, 1, 2, 3, 0]), softmax(z))   # probabilities, not fused
+    assert sparse.predictions(cache) is None
     cce = losses.CategoricalCrossentropy()
-    cce.forward(one_hot(np.array([0, 1, 2, 3, 0])), None, logits=z)
-    assert cce.predictions() is None
+    _, cache = cce.forward(one_hot(np.array([0, 1, 2, 3, 0])), None, logits=z)
+    assert cce.predictions(cache) is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -424,6 +424,50 @@ def test_forward_returns_exactly_numpy_mean_of_the_per_sample_losses(dtype, n, r
     z = (rng.standard_normal((n, 10)) * 3).astype(dtype)
     labels = rng.integers(0, 10, n)
     loss = losses.SparseCategoricalCrossentropy()
-    value = loss.forward(labels, None, logits=z)
-    per_sample = losses.SparseCategoricalCrossentropy()._forward_logits(labels, z)
+    value, _ = loss.forward(labels, None, logits=z)
+    per_sample, _ = losses.SparseCategoricalCrossentropy()._forward_logits(labels, z)
     assert value == float(np.mean(per_sample))
+
+
+@pytest.mark.parametrize("reduction, factor", [("sum_over_batch_size", 1), ("mean", 1), ("sum", 8), ("none", 1)])
+def test_reduction_is_used_in_training_like_keras(reduction, factor, rng):
+    """``sum`` sums over the batch (loss and gradient); ``none`` is averaged, as Keras's compile does."""
+    import convlearn as keras
+    x, y = rng.random((8, 3), dtype=np.float32), rng.random((8, 2), dtype=np.float32)
+    results = {}
+    for name in ("sum_over_batch_size", reduction):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        before = model.get_weights()[0]
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss=losses.MeanSquaredError(reduction=name))
+        loss = model.train_on_batch(x, y)
+        results[name] = (loss, model.get_weights()[0] - before)        # the SGD step: -lr * gradient
+    (mean_loss, mean_step), (loss, step) = results["sum_over_batch_size"], results[reduction]
+    assert loss == pytest.approx(mean_loss * factor, rel=1e-6)
+    np.testing.assert_allclose(step, mean_step * factor, rtol=1e-4, atol=1e-7)
+
+
+def test_one_loss_object_serves_two_threads_at_once(rng):
+    """The cache is returned, not kept: concurrent forward/backward calls do not mix."""
+    import threading
+    loss = losses.SparseCategoricalCrossentropy()
+    cases = [(rng.standard_normal((16, 5)), rng.integers(0, 5, 16)) for _ in range(8)]
+    expected = []
+    for z, y in cases:
+        _, cache = loss.forward(y, None, logits=z)
+        expected.append(loss.backward(cache))
+    failures = []
+
+    def work(k):
+        for _ in range(200):
+            z, y = cases[k]
+            _, cache = loss.forward(y, None, logits=z)
+            if not np.array_equal(loss.backward(cache), expected[k]):
+                failures.append(k)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and failures == []

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from convlearn import utils
+import convlearn as keras
+from convlearn import layers, utils
 from convlearn.callbacks import History
 from convlearn.cli import main
 from convlearn.explain import (
@@ -228,6 +229,47 @@ def test_feature_map_figure_rows(trained, tmp_path, lang):
     if lang == "en":
         assert "channels 0–3 of 6" in texts(fig)
         assert any(t.startswith("predicted class ") for t in texts(fig))
+
+
+def test_feature_maps_of_a_graph_have_one_row_per_layer_call():
+    utils.set_random_seed(1)
+    inputs = keras.Input(shape=(6, 6, 1))
+    x = layers.Conv2D(3, 3, padding="same", activation="relu", name="stem")(inputs)
+    shared = layers.Conv2D(3, 3, padding="same", name="shared")
+    y = shared(shared(x))                                                # the same weights, called twice
+    z = layers.add([x, y], name="sum")                                   # a residual connection
+    outputs = layers.Dense(2, activation="softmax", name="head")(layers.Flatten(name="flat")(z))
+    model = keras.Model(inputs, outputs)
+    image = np.random.default_rng(0).random((6, 6, 1)).astype(np.float32)
+    maps = feature_maps(model, image)
+    assert [layer.name for layer, _ in maps] == ["stem", "shared", "shared", "sum", "flat", "head"]
+    stem, first, second, total = (out for _, out in maps[:4])
+    np.testing.assert_allclose(first, shared(stem), rtol=1e-5)
+    np.testing.assert_allclose(second, shared(first), rtol=1e-5)
+    np.testing.assert_allclose(total, stem + second, rtol=1e-6)
+    np.testing.assert_allclose(maps[-1][1], model.predict(image[None], verbose=0), rtol=1e-5)
+    fig = plot_feature_maps(model, image, lang="en")
+    assert {ax.get_label().split(":")[1] for ax in axes_labelled(fig, "fmap:")} == {"input", "1", "2", "3", "4", "5", "6"}
+    assert "Learned filters of layer 'stem'" in " ".join(texts(plot_filters(model, lang="en")))
+
+    two = keras.Model(inputs, [outputs, layers.Dense(1, name="score")(layers.Flatten()(x))])
+    with pytest.raises(ValueError, match=r"has 2 outputs; give the predictions of the one to show instead"):
+        confusion_matrix(two, image[None], np.array([1]))
+    other = keras.Input(shape=(3,))
+    with pytest.raises(ValueError, match=r"has 2 inputs; feature maps follow one image through a model with one input"):
+        feature_maps(keras.Model([inputs, other], [outputs, layers.Dense(1)(other)]), image)
+
+
+def test_a_history_is_not_taken_for_a_model_nor_a_model_for_a_history(trained):
+    model, history, x, y = trained
+    with pytest.raises(TypeError, match=r"feature_maps expects a model, e\.g\. feature_maps\(model, x_test\[0\]\); "
+                                        r"got History"):
+        feature_maps(history, x[0])
+    with pytest.raises(TypeError, match=r"plot_filters expects a model or a Conv2D layer"):
+        plot_filters(history)
+    assert texts(plot_history(model, lang="en")) == texts(plot_history(history, lang="en"))  # the model's own history
+    with pytest.raises(ValueError, match=r"predictions must be scores of shape \(N, classes\)"):
+        confusion_matrix(history, y=y)
 
 
 def test_feature_maps_of_a_3d_output_and_wrong_images():

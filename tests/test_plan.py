@@ -99,11 +99,11 @@ def test_training_plan_gives_the_gradients_of_the_plain_program(rng):
     assert kinds(planned) == ["FusedConvPool", "Flatten", "Call"] and logits[0].name == "softmax"
     assert planned.steps[0].layer.need_dx is False               # no gradient for the images
     outs, caches = run.forward(planned, [x])
-    loss.forward(y, None, logits=outs[0])
-    _, fast = run.backward(planned, caches, [loss.backward().astype(np.float32)])
+    _, cache = loss.forward(y, None, logits=outs[0])
+    _, fast = run.backward(planned, caches, [loss.backward(cache).astype(np.float32)])
     outs, caches = run.forward(model.program(training=True), [x])
-    loss.forward(y, outs[0])
-    _, plain = run.backward(model.program(training=True), caches, [loss.backward().astype(np.float32)])
+    _, cache = loss.forward(y, outs[0])
+    _, plain = run.backward(model.program(training=True), caches, [loss.backward(cache).astype(np.float32)])
     for p in params:
         np.testing.assert_allclose(fast[id(p)], plain[id(p)], rtol=2e-4, atol=1e-6)
 

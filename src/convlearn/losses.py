@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import choice, float_in_range
+from ._checks import float_in_range
 from ._registry import Registry
 from .activations import _sigmoid
 
 EPSILON = 1e-7  # Keras's fuzz factor for clipping probabilities
-REDUCTIONS = ("sum_over_batch_size", "sum", "none")
+#: Keras's reductions: the mean over the batch ("sum_over_batch_size", also "mean"), the sum, or
+#: none (per-sample values; in training, like Keras's compile, these are averaged over the batch).
+REDUCTIONS = ("sum_over_batch_size", "mean", "mean_with_sample_weight", "sum", "none", None)
 
 
 def _float_targets(y_true):
@@ -31,6 +33,19 @@ def _float_targets(y_true):
     return y_true.astype(np.float64 if y_true.dtype == np.float64 else np.float32, copy=False)
 
 
+class LossCache:
+    """What a loss's backward pass needs: fused (from logits) or not, the divisor of the sum
+    of per-sample losses (the batch size, or 1 for a sum), and the loss's own arrays."""
+
+    __slots__ = ("fused", "divisor", "inner", "probabilities")
+
+    def __init__(self, fused, divisor, inner):
+        self.fused = fused
+        self.divisor = divisor
+        self.inner = inner
+        self.probabilities = None     # sparse cross-entropy's softmax, made once when asked for
+
+
 def _logsumexp(z, axis=-1):
     m = np.max(z, axis=axis, keepdims=True)
     return (m + np.log(np.sum(np.exp(z - m), axis=axis, keepdims=True)))[..., 0]
@@ -39,17 +54,29 @@ def _logsumexp(z, axis=-1):
 class Loss:
     """Base class.
 
-    Subclasses implement ``_forward(y_true, y_pred) -> per-sample losses`` and
-    ``_backward() -> d(mean loss)/d(y_pred)``. When ``fuses_with`` names the
-    model's output activation ("softmax" or "sigmoid") and ``from_logits`` is
-    False, the model uses ``_forward_logits`` / ``_backward_logits`` instead.
+    Like a layer, a loss returns what its backward pass needs instead of keeping
+    it, so one loss object can serve several threads::
+
+        value, cache = loss.forward(y_true, y_pred)      # the batch's loss, a float
+        dpred = loss.backward(cache)                     # d value / d y_pred
+
+    Subclasses implement ``_forward(y_true, y_pred) -> (per-sample losses, inner cache)``
+    and ``_backward(inner, divisor) -> d(sum of losses / divisor)/d(y_pred)``. When
+    ``fuses_with`` names the model's output activation ("softmax" or "sigmoid") and
+    ``from_logits`` is False, the model uses ``_forward_logits`` / ``_backward_logits``
+    on the activation's input instead.
     """
 
     name = "loss"
     fuses_with = None
 
     def __init__(self, reduction="sum_over_batch_size", name=None):
-        self.reduction = choice(reduction, REDUCTIONS, "reduction", type(self).__name__)
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"{type(self).__name__}: `reduction` must be one of {list(REDUCTIONS)}. "
+                f"Received: reduction={reduction!r}."
+            )
+        self.reduction = reduction
         if name is not None:
             self.name = name
 
@@ -57,36 +84,39 @@ class Loss:
     def __call__(self, y_true, y_pred, sample_weight=None):
         y_pred = np.asarray(y_pred, dtype=np.float64)
         y_true = self.prepare_targets(np.asarray(y_true), y_pred.shape)
-        per_sample = self._forward(y_true, y_pred)
+        per_sample, _ = self._forward(y_true, y_pred)
         if sample_weight is not None:
             per_sample = per_sample * np.asarray(sample_weight, dtype=np.float64)
-        if self.reduction == "none":
+        if self.reduction in ("none", None):
             return per_sample.astype(np.float32)
         total = float(np.sum(per_sample))
         return total if self.reduction == "sum" else total / per_sample.size
 
     # -- used by the model ----------------------------------------------------
     def forward(self, y_true, y_pred, logits=None):
-        """Mean loss over the batch; keeps what :meth:`backward` needs.
+        """The loss of the batch and what :meth:`backward` needs: ``(value, cache)``.
 
+        ``value`` is the mean over the batch (the sum with ``reduction="sum"``).
         ``logits`` (the output layer's scores before its activation) are used
         when this loss fuses with that activation.
         """
-        self._fused = logits is not None
-        pred = logits if self._fused else y_pred
+        fused = logits is not None
+        pred = logits if fused else y_pred
         if y_true.dtype.kind == "f" and y_true.dtype != pred.dtype:
             y_true = y_true.astype(pred.dtype)               # compute in the prediction's dtype, like Keras
-        per_sample = self._forward_logits(y_true, logits) if self._fused else self._forward(y_true, y_pred)
-        self._count = per_sample.size
+        per_sample, inner = self._forward_logits(y_true, logits) if fused else self._forward(y_true, y_pred)
+        divisor = 1 if self.reduction == "sum" else per_sample.size
         # the mean as np.mean computes it (a sum in the array's dtype, then one division),
         # without np.mean's Python layers: 1 against 4.5 us, once per training batch
-        return float(per_sample.sum() / per_sample.size)
+        return float(per_sample.sum() / divisor), LossCache(fused, divisor, inner)
 
-    def backward(self):
-        """Gradient of the mean loss with respect to ``y_pred`` (or the logits when fused)."""
-        return self._backward_logits() if self._fused else self._backward()
+    def backward(self, cache):
+        """Gradient of the batch's loss with respect to ``y_pred`` (or the logits when fused)."""
+        if cache.fused:
+            return self._backward_logits(cache.inner, cache.divisor)
+        return self._backward(cache.inner, cache.divisor)
 
-    def predictions(self):
+    def predictions(self, cache):
         """After :meth:`forward` from logits: the fused activation's output, if this loss
         has it at hand (bit for bit what the activation computes), else None."""
         return None
@@ -157,13 +187,12 @@ class CategoricalCrossentropy(Loss):
 
     def _forward_logits(self, y, z):
         log_p = z - _logsumexp(z)[..., None]                 # log softmax, (N, C)
-        self._cache = (y, np.exp(log_p))
-        return -np.sum(y * log_p, axis=-1)                   # (N,)
+        return -np.sum(y * log_p, axis=-1), (y, np.exp(log_p))    # (N,)
 
-    def _backward_logits(self):
-        y, p = self._cache
+    def _backward_logits(self, inner, divisor):
+        y, p = inner
         # d/dz of -sum(y log softmax(z)) = p * sum(y) - y  (sum(y) = 1 for one-hot labels)
-        return (p * np.sum(y, axis=-1, keepdims=True) - y) / self._count
+        return (p * np.sum(y, axis=-1, keepdims=True) - y) / divisor
 
     def _forward(self, y, q):
         if self.from_logits:
@@ -171,15 +200,14 @@ class CategoricalCrossentropy(Loss):
         S = np.sum(q, axis=-1, keepdims=True)                # Keras renormalises the probabilities
         p = q / S
         pc = np.clip(p, EPSILON, 1 - EPSILON)
-        self._cache_probs = (y, S, p, pc)
-        return -np.sum(y * np.log(pc), axis=-1)              # (N,)
+        return -np.sum(y * np.log(pc), axis=-1), (y, S, p, pc)    # (N,)
 
-    def _backward(self):
+    def _backward(self, inner, divisor):
         if self.from_logits:
-            return self._backward_logits()
-        y, S, p, pc = self._cache_probs
+            return self._backward_logits(inner, divisor)
+        y, S, p, pc = inner
         inside = (p > EPSILON) & (p < 1 - EPSILON)
-        dp = np.where(inside, -y / pc, 0.0) / self._count    # through the clip
+        dp = np.where(inside, -y / pc, 0.0) / divisor        # through the clip
         return (dp - np.sum(dp * p, axis=-1, keepdims=True)) / S   # through p = q / sum(q)
 
     def get_config(self):
@@ -253,28 +281,31 @@ class SparseCategoricalCrossentropy(Loss):
         shifted = z2 - z2.max(axis=-1, keepdims=True)                         # largest score becomes 0
         e = np.exp(shifted)
         total = e.sum(axis=-1)                                                # (N,)
-        self._cache = (y2, rows, e, total, z.shape)
-        self._probs = None
         # -log softmax(z)[y] = log(sum(exp(z))) - z[y], computed with the shifted scores
-        return (np.log(total) - shifted[rows, y2]).reshape(z.shape[:-1])
+        return (np.log(total) - shifted[rows, y2]).reshape(z.shape[:-1]), (y2, rows, e, total, z.shape)
 
-    def predictions(self):
+    def predictions(self, cache):
         """The softmax of the logits, from the exponentials the loss computed (the
         training step's metrics use it: the output layer need not compute it again)."""
-        if not getattr(self, "_fused", False):      # no forward from logits yet
+        if not cache.fused:
             return None
-        y2, rows, e, total, shape = self._cache
-        if self._probs is None:
-            self._probs = e / total[:, None]                                  # softmax, (N, C)
-        return self._probs.reshape(shape)
+        y2, rows, e, total, shape = cache.inner
+        if cache.probabilities is None:
+            cache.probabilities = e / total[:, None]                          # softmax, (N, C)
+        return cache.probabilities.reshape(shape)
 
-    def _backward_logits(self):
-        y2, rows, e, total, shape = self._cache
+    def _backward_logits(self, inner, divisor, probabilities=None):
+        y2, rows, e, total, shape = inner
         # softmax, (N, C); a copy of predictions() when the step asked for them
-        d = e / total[:, None] if self._probs is None else self._probs.copy()
+        d = e / total[:, None] if probabilities is None else probabilities.copy()
         d[rows, y2] -= 1                                                      # minus the one-hot label
-        d /= self._count
+        d /= divisor
         return d.reshape(shape)
+
+    def backward(self, cache):
+        if cache.fused:
+            return self._backward_logits(cache.inner, cache.divisor, cache.probabilities)
+        return self._backward(cache.inner, cache.divisor)
 
     def _forward(self, y, q):
         if self.from_logits:
@@ -283,17 +314,16 @@ class SparseCategoricalCrossentropy(Loss):
         pc = np.clip(q, EPSILON, 1 - EPSILON)
         S = np.sum(pc, axis=-1, keepdims=True)
         picked = np.take_along_axis(pc, y[..., None], axis=-1)
-        self._cache_probs = (y, q, pc, S, picked)
-        return (np.log(S) - np.log(picked))[..., 0]
+        return (np.log(S) - np.log(picked))[..., 0], (y, q, pc, S, picked)
 
-    def _backward(self):
+    def _backward(self, inner, divisor):
         if self.from_logits:
-            return self._backward_logits()
-        y, q, pc, S, picked = self._cache_probs
+            return self._backward_logits(inner, divisor)
+        y, q, pc, S, picked = inner
         d = np.broadcast_to(1.0 / S, q.shape).copy()                        # d log(sum) / d pc
         np.put_along_axis(d, y[..., None], np.take_along_axis(d, y[..., None], axis=-1) - 1.0 / picked, axis=-1)
         inside = (q > EPSILON) & (q < 1 - EPSILON)
-        return np.where(inside, d, 0.0) / self._count
+        return np.where(inside, d, 0.0) / divisor
 
     def get_config(self):
         config = super().get_config()
@@ -335,27 +365,25 @@ class BinaryCrossentropy(Loss):
         return y
 
     def _forward_logits(self, y, z):
-        self._cache = (y, z)
         # max(z, 0) - z*y + log(1 + exp(-|z|)): stable for any z
-        return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), axis=-1)
+        return np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))), axis=-1), (y, z)
 
-    def _backward_logits(self):
-        y, z = self._cache
-        return (_sigmoid(z) - y) / (self._count * y.shape[-1])
+    def _backward_logits(self, inner, divisor):
+        y, z = inner
+        return (_sigmoid(z) - y) / (divisor * y.shape[-1])
 
     def _forward(self, y, p):
         if self.from_logits:
             return self._forward_logits(y, p)
         pc = np.clip(p, EPSILON, 1 - EPSILON)
-        self._cache_probs = (y, p, pc)
-        return np.mean(-(y * np.log(pc) + (1 - y) * np.log(1 - pc)), axis=-1)
+        return np.mean(-(y * np.log(pc) + (1 - y) * np.log(1 - pc)), axis=-1), (y, p, pc)
 
-    def _backward(self):
+    def _backward(self, inner, divisor):
         if self.from_logits:
-            return self._backward_logits()
-        y, p, pc = self._cache_probs
+            return self._backward_logits(inner, divisor)
+        y, p, pc = inner
         inside = (p > EPSILON) & (p < 1 - EPSILON)
-        d = (-y / pc + (1 - y) / (1 - pc)) / (self._count * y.shape[-1])
+        d = (-y / pc + (1 - y) / (1 - pc)) / (divisor * y.shape[-1])
         return np.where(inside, d, 0.0)
 
     def get_config(self):
@@ -381,12 +409,11 @@ class MeanSquaredError(Loss):
         return _float_targets(y_true)
 
     def _forward(self, y, p):
-        self._cache = p - y
-        return np.mean(self._cache ** 2, axis=-1)
+        diff = p - y
+        return np.mean(diff ** 2, axis=-1), diff
 
-    def _backward(self):
-        diff = self._cache
-        return 2 * diff / (self._count * diff.shape[-1])
+    def _backward(self, diff, divisor):
+        return 2 * diff / (divisor * diff.shape[-1])
 
 
 @REGISTRY.register("mean_absolute_error", "mae")
@@ -396,12 +423,11 @@ class MeanAbsoluteError(MeanSquaredError):
     name = "mean_absolute_error"
 
     def _forward(self, y, p):
-        self._cache = p - y
-        return np.mean(np.abs(self._cache), axis=-1)
+        diff = p - y
+        return np.mean(np.abs(diff), axis=-1), diff
 
-    def _backward(self):
-        diff = self._cache
-        return np.sign(diff) / (self._count * diff.shape[-1])
+    def _backward(self, diff, divisor):
+        return np.sign(diff) / (divisor * diff.shape[-1])
 
 
 def _match_rank(y_true, output_shape, name):

@@ -26,7 +26,7 @@ def forward(program, inputs):
     caches = [None] * len(program.steps)
     for i, step in enumerate(program.steps):
         x = [slots[s] for s in step.inputs] if step.as_list else slots[step.inputs[0]]
-        slots[step.output], caches[i] = step.layer.forward(x, training=step.training)
+        slots[step.output], caches[i] = _pair(step.layer.forward(x, training=step.training), step)
         for s in program.release[i]:              # no later step reads it: free the memory
             del slots[s]
     return [slots[s] for s in program.outputs], caches
@@ -38,7 +38,7 @@ def forward_all(program, inputs):
     outs = []
     for step in program.steps:
         x = [slots[s] for s in step.inputs] if step.as_list else slots[step.inputs[0]]
-        slots[step.output], _ = step.layer.forward(x, training=step.training)
+        slots[step.output], _ = _pair(step.layer.forward(x, training=step.training), step)
         outs.append(slots[step.output])
     return outs
 
@@ -80,6 +80,17 @@ def backward(program, caches, output_grads, weight_grads=None, after_step=None):
         if after_step is not None:
             after_step(i)
     return [grads.get(s) for s in program.inputs], weight_grads
+
+
+def _pair(result, step):
+    """``forward``'s ``(out, cache)``; a bare array (convlearn 0.1's layer style) gets a clear error."""
+    if type(result) is not tuple or len(result) != 2:
+        raise TypeError(
+            f"Layer '{step.layer.name}' ({type(step.layer).__name__}): forward() must return (out, cache), the "
+            f"output and what backward needs; it returned {type(result).__name__}. Keep the cache in the pair "
+            "instead of on self, and write backward(self, dout, cache) returning (dx, grads)."
+        )
+    return result
 
 
 def _add(table, key, g):

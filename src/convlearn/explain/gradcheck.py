@@ -132,7 +132,7 @@ def _float64_copy(original):
     for w in [*original.weights, *(w for leaf in leaves for w in leaf.weights)]:
         if isinstance(w, np.ndarray) and w.dtype.kind == "f":
             memo[id(w)] = w.astype(np.float64)                             # same shape, float64
-    memo[id(original._inbound_nodes)] = []   # the graphs the original is called in elsewhere: not needed
+    memo[id(original.inbound_nodes)] = []    # the graphs the original is called in elsewhere: not needed
     twin = copy.deepcopy(original, memo)
     twin.dtype = "float64"
     return twin
@@ -149,7 +149,7 @@ def _program_of(twin, x_shape):
     from ..models import Model
 
     if isinstance(twin, Model):
-        plain = twin._plain_program(False)
+        plain = twin.graph(False).program(False)
     else:
         x = Input(shape=x_shape[1:], dtype="float64", name=f"{twin.name}_gradient_check_input")
         plain = Graph([x], [twin(x)], owner=f"check_gradients of layer '{twin.name}'").program(False)
@@ -403,16 +403,20 @@ class _Objective:
             self.ys.append(target.astype(np.float64) if target.dtype.kind == "f" else target)
 
     def value(self, outs):
+        """The objective for the outputs ``outs``; keeps the losses' caches for :meth:`gradients`."""
         if self.losses is None:
             return float(sum(np.sum(out * r) for out, r in zip(outs, self.projections)))
-        return float(sum(loss.forward(target, out) for loss, target, out in zip(self.losses, self.ys, outs)
-                         if loss is not None))
+        results = [None if loss is None else loss.forward(target, out)
+                   for loss, target, out in zip(self.losses, self.ys, outs)]
+        self.caches = [None if r is None else r[1] for r in results]
+        return float(sum(r[0] for r in results if r is not None))
 
     def gradients(self):
-        """The gradient of the objective by each output (None for an output without a loss)."""
+        """The gradient of the objective by each output at the last :meth:`value` (None without a loss)."""
         if self.losses is None:
             return [r.copy() for r in self.projections]
-        return [None if loss is None else np.asarray(loss.backward(), dtype=np.float64) for loss in self.losses]
+        return [None if loss is None else np.asarray(loss.backward(cache), dtype=np.float64)
+                for loss, cache in zip(self.losses, self.caches)]
 
 
 # --------------------------------------------------------------------------------------
@@ -438,8 +442,7 @@ class _Recorder:
         self.step, self.layer, self.leaf = step, step.layer, leaf
         self.inputs = None   # the arrays the step read
         self.output = None   # a copy of what it returned
-        self.dx = None       # one gradient per input (None until backward runs)
-        self.grads = None
+        self.dx = None       # one float64 gradient per input (None until backward runs)
 
     @property
     def params(self):
@@ -506,7 +509,6 @@ class _Recorder:
                 )
         dxs = self._checked_dx(dx)
         self.dx = [np.array(d, dtype=np.float64) for d in dxs]
-        self.grads = {name: np.array(g, dtype=np.float64) for name, g in grads.items()}
         return (list(dxs) if self.step.as_list else dxs[0]), grads
 
     def _checked_dx(self, dx):
@@ -644,6 +646,30 @@ def _compare_entries(differences, array, analytic, rng, max_entries, tolerance):
             "relative_error": relative, "ok": ok if picked else None}
 
 
+def _rows_of_layer(leaf, calls, program, recorders, values, objective, weight_grads, base, rng, epsilon,
+                   max_entries, tolerance):
+    """The rows of one layer: each weight (summed over the layer's calls), then each input of each call."""
+    rows = []
+    for name, w in leaf.params.items():
+        # perturbed from the first step that reads this array (another layer may hold the same one)
+        start = next((k for k, step in enumerate(program.steps) if any(v is w for v in step.layer.params.values())),
+                     calls[0])
+        differences = _Differences(_Rerun(program, values, objective, start), base, epsilon)
+        analytic = np.asarray(weight_grads.get(id(w), np.zeros(w.shape)), dtype=np.float64)
+        rows.append({"layer": leaf.name, "type": type(leaf).__name__, "weight": name, "shape": tuple(w.shape),
+                     **_compare_entries(differences, w, analytic, rng, max_entries, tolerance)})
+    for n, k in enumerate(calls):
+        r = recorders[k]
+        for p, x_in in enumerate(r.inputs):
+            rerun = _Rerun(program, values, objective, k, position=p)
+            analytic = r.dx[p] if r.dx is not None else np.zeros(x_in.shape)   # None: no loss depends on it
+            rows.append({"layer": leaf.name, "type": type(leaf).__name__,
+                         "weight": _input_label(p, len(r.inputs), n, len(calls)), "shape": tuple(x_in.shape),
+                         **_compare_entries(_Differences(rerun, base, epsilon), rerun.override, analytic, rng,
+                                            max_entries, tolerance)})
+    return rows
+
+
 def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None, print_fn=print,
                     max_entries=DEFAULT_MAX_ENTRIES, batch_size=2, tolerance=DEFAULT_TOLERANCE, seed=0):
     """Compare every layer's ``backward`` with numerical derivatives of the loss.
@@ -690,11 +716,15 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
     TypeError
         If ``model`` is not a convlearn model or layer.
     ValueError
-        On a bad argument, an input of the wrong shape, or a ``backward`` that does not
-        return ``(dx, grads)`` with ``dx`` shaped like the input and one gradient per key of
-        ``self.params``, shaped like the weight.
+        On a bad argument, an input of the wrong shape, a ``forward`` that does not return
+        ``(out, cache)``, or a ``backward`` that does not return ``(dx, grads)`` with ``dx``
+        shaped like the input and one gradient per key of ``self.params``, shaped like the
+        weight.
+    NotImplementedError
+        If a layer has no backward pass (a ``call()`` that computes with NumPy).
     """
     from ..engine import run
+    from ..engine.graph import Program, Step
     from ..models import Model
 
     _check_model(model)
@@ -720,8 +750,6 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
     leaf_of = _leaf_of_steps(program, leaves)
 
     # analytic: one forward and one backward pass of the engine, each layer's answer kept
-    from ..engine.graph import Program, Step
-
     recorders = [_Recorder(step, leaves[i]) for step, i in zip(program.steps, leaf_of)]
     recorded = Program([Step(r, s.inputs, s.output, s.as_list, s.training) for r, s in zip(recorders, program.steps)],
                        program.inputs, program.outputs)
@@ -742,23 +770,9 @@ def check_gradients(model, x=None, y=None, layers=None, epsilon=1e-5, lang=None,
     values = dict(zip(program.inputs, xs))
     values.update((step.output, r.output) for step, r in zip(program.steps, recorders))
     for i in chosen:
-        leaf = leaves[i]
         calls = [k for k, owner in enumerate(leaf_of) if owner == i]
-        weights = _Differences(_Rerun(program, values, objective, calls[0]), base, epsilon)
-        for name, w in leaf.params.items():
-            analytic = weight_grads.get(id(w), np.zeros(w.shape))
-            result.append({"layer": leaf.name, "type": type(leaf).__name__, "weight": name, "shape": tuple(w.shape),
-                           **_compare_entries(weights, w, np.asarray(analytic, dtype=np.float64), rng, max_entries,
-                                              tolerance)})
-        for n, k in enumerate(calls):
-            r = recorders[k]
-            for p, x_in in enumerate(r.inputs):
-                rerun = _Rerun(program, values, objective, k, position=p)
-                analytic = r.dx[p] if r.dx is not None else np.zeros(x_in.shape)
-                result.append({"layer": leaf.name, "type": type(leaf).__name__,
-                               "weight": _input_label(p, len(r.inputs), n, len(calls)), "shape": tuple(x_in.shape),
-                               **_compare_entries(_Differences(rerun, base, epsilon), rerun.override, analytic, rng,
-                                                  max_entries, tolerance)})
+        result.extend(_rows_of_layer(leaves[i], calls, program, recorders, values, objective, weight_grads, base,
+                                     rng, epsilon, max_entries, tolerance))
     if print_fn is not None:
         print_fn(result.to_text(lang))
     return result

@@ -108,7 +108,10 @@ def _percent(fraction: float) -> str:
 
 
 def _is_model(obj: Any) -> bool:
-    return hasattr(obj, "leaf_layers") and hasattr(obj, "predict")
+    """Whether ``obj`` is a convlearn model (Sequential, functional or subclassed), not a History or a layer."""
+    from ..models import Model
+
+    return isinstance(obj, Model)
 
 
 # --------------------------------------------------------------------------------------
@@ -391,6 +394,11 @@ def _as_batch(model: Any, image: Any) -> np.ndarray:
         raise ValueError(
             f"plot_feature_maps: model '{model.name}' is not built; give its first layer an input shape or train it first."
         )
+    if isinstance(model.input_shape, list):
+        raise ValueError(
+            f"plot_feature_maps: model '{model.name}' has {len(model.input_shape)} inputs; feature maps follow one "
+            "image through a model with one input."
+        )
     sample = tuple(model.input_shape[1:])                                 # e.g. (28, 28, 1)
 
     def fits(shape):
@@ -421,8 +429,9 @@ def feature_maps(model: Any, image: Any) -> list:
     Returns
     -------
     list of (Layer, ndarray)
-        Each computing layer (nested models expanded) with its output for the image, batch
-        axis included: ``(1, 26, 26, 32)`` after the guide's Conv2D.
+        Each layer call, in the order the calls run (nested models expanded, a shared layer
+        once per call), with its output for the image, batch axis included:
+        ``(1, 26, 26, 32)`` after the guide's Conv2D.
 
     Raises
     ------
@@ -431,12 +440,7 @@ def feature_maps(model: Any, image: Any) -> list:
     """
     if not _is_model(model):
         raise TypeError(f"feature_maps expects a model, e.g. feature_maps(model, x_test[0]); got {type(model).__name__}.")
-    x = _as_batch(model, image).astype(model.layers[0].dtype if model.layers else np.float32)
-    out = []
-    for layer in model.leaf_layers():
-        x = layer(x)                                                       # the layer's own checks and dtype
-        out.append((layer, x))
-    return out
+    return model.layer_outputs(_as_batch(model, image))                 # [(layer, (1, ...) output)], one per call
 
 
 def feature_map_figure_size(n_layers: int) -> tuple[float, float]:
@@ -495,11 +499,11 @@ def plot_feature_maps(model: Any, image: Any, path: Any = None, lang: str | None
                       dpi: int = 100) -> Any:
     """What each layer makes of one image: its feature maps, channel by channel.
 
-    The model's layers run one by one on the image (``layer(x)``).  A layer with image-like
-    output (batch, height, width, channels) gets a row of pictures, one per channel (the
-    first ``max_channels``), on one colour scale per layer (dark: low, yellow: high); a
-    layer with a vector output (Flatten, Dense) gets bars, blue for positive values and
-    orange for negative ones; for a softmax output the predicted class is named.
+    The model runs on the image, keeping every layer call's output (``model.layer_outputs``).
+    A layer with image-like output (batch, height, width, channels) gets a row of pictures,
+    one per channel (the first ``max_channels``), on one colour scale per layer (dark: low,
+    yellow: high); a layer with a vector output (Flatten, Dense) gets bars, blue for positive
+    values and orange for negative ones; for a softmax output the predicted class is named.
 
     Parameters
     ----------
@@ -583,6 +587,11 @@ def _predictions(model_or_predictions: Any, x: Any, owner: str, batch_size: int 
     if _is_model(model_or_predictions):
         if x is None:
             raise ValueError(f"{owner}: give the inputs x with the model, e.g. {owner}(model, x_test, y_test).")
+        if len(model_or_predictions.outputs) != 1:
+            raise ValueError(
+                f"{owner}: model '{model_or_predictions.name}' has {len(model_or_predictions.outputs)} outputs; give "
+                f"the predictions of the one to show instead, e.g. {owner}(model.predict(x_test)[0], y_test)."
+            )
         out = np.asarray(model_or_predictions.predict(x, batch_size=batch_size, verbose=0))
     else:
         out = np.asarray(model_or_predictions)

@@ -13,7 +13,6 @@ registered with matplotlib's font manager the first time a figure is drawn.
 from __future__ import annotations
 
 import io
-import math
 import os
 import textwrap
 from typing import Any, Sequence

@@ -235,10 +235,16 @@ def _input(layer, lang) -> list[str]:
     return [tr("sum_input", lang, sample=_shape(layer.shape), shape=_shape(layer.output_shape))]
 
 
+def _shapes(shape, lang) -> str:
+    """One shape, or the shapes of several inputs or outputs (a list)."""
+    return tr("list_sep", lang).join(_shape(s) for s in shape) if isinstance(shape, list) else _shape(shape)
+
+
 def _nested(layer, lang) -> list[str]:
-    inner = layer.layers
+    inner = [sub for sub in layer.layers if not sub.is_input_layer]      # a functional model lists its inputs
     counts = [sub.count_params() for sub in inner]
-    lines = [tr("sum_nested", lang, count=len(inner), input=_shape(layer.input_shape), shape=_shape(layer.output_shape))]
+    lines = [tr("sum_nested", lang, count=len(inner), input=_shapes(layer.input_shape, lang),
+                shape=_shapes(layer.output_shape, lang))]
     lines.append(tr("sum_nested_params", lang, sum=_calc([_count(c) for c in counts], sum(counts))))
     return lines
 
@@ -273,9 +279,9 @@ _EXPLAINERS = {
 
 def _explainer(layer):
     """The explainer of the nearest convlearn class in the layer's class hierarchy."""
-    from ..models import Sequential
+    from ..models import Model
 
-    if isinstance(layer, Sequential):
+    if isinstance(layer, Model):                                           # Sequential, functional or subclassed
         return _nested
     for cls in type(layer).__mro__:
         if cls.__module__.startswith("convlearn.") and cls.__name__ in _EXPLAINERS:
@@ -297,8 +303,9 @@ def explain_layer(layer, lang: str | None = None) -> list[str]:
     Parameters
     ----------
     layer : convlearn.layers.Layer
-        A layer of a model (built: the model knows its input shape).  Nested ``Sequential``
-        models and your own ``Layer`` subclasses are explained too.
+        A layer of a model (built: the model knows its input shape).  Nested models
+        (``Sequential``, functional or subclassed) and your own ``Layer`` subclasses are
+        explained too.
     lang : {"en", "zh"}, optional
         Language; default: from the locale (see :func:`convlearn.explain.resolve_lang`).
 

@@ -251,9 +251,11 @@ class Model(Trainer, Layer):
 
     def leaf_layers(self):
         """Every computing layer, nested models and composed layers opened up, in the order they run."""
+        from ..engine.graph import OpaqueCall
+
         seen, out = set(), []
         for step in self._plain_program(False).steps:
-            layer = getattr(step.layer, "layer", step.layer)      # an opaque step shows its layer
+            layer = step.layer.layer if isinstance(step.layer, OpaqueCall) else step.layer
             if id(layer) not in seen:
                 seen.add(id(layer))
                 out.append(layer)
@@ -271,10 +273,11 @@ class Model(Trainer, Layer):
                 print(layer.name, out.shape)
         """
         from ..engine import run
+        from ..engine.graph import OpaqueCall
 
         xs = self._prepare_x(x, "layer_outputs")
         program = self._plain_program(bool(training))
-        return [(getattr(step.layer, "layer", step.layer), out)
+        return [(step.layer.layer if isinstance(step.layer, OpaqueCall) else step.layer, out)
                 for step, out in zip(program.steps, run.forward_all(program, xs))]
 
     # ------------------------------------------------------------------

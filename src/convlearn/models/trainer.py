@@ -77,14 +77,13 @@ class _PlanPool:
 
 
 class _Output:
-    """What ``compile`` set up for one model output: its loss, weight and metrics."""
+    """What ``compile`` set up for one model output: its loss, weight and metric names or objects."""
 
     def __init__(self, name, loss, weight, metric_specs):
         self.name = name
         self.loss = loss
         self.weight = weight
         self.metric_specs = metric_specs
-        self.metrics = []
 
 
 class Trainer:
@@ -95,6 +94,7 @@ class Trainer:
         self.loss = None
         self.compiled = False
         self._outputs_setup = []
+        self._last_metrics = []
         self.history = None
         self.stop_training = False
         self._plans = _PlanPool()
@@ -200,20 +200,28 @@ class Trainer:
 
     @property
     def metrics(self):
-        return [m for o in self._outputs_setup for m in o.metrics]
+        """The metric objects of the last fit, evaluate or train_on_batch."""
+        return [m for ms in self._last_metrics for m in ms]
 
     @property
     def metrics_names(self):
-        return ["loss"] + [name for name, _ in self._metric_entries()]
+        return ["loss"] + [name for name, _ in self._metric_entries(self._last_metrics)]
 
-    def _metric_entries(self):
+    def _metric_entries(self, metrics):
         """(log name, Metric) for every metric; outputs prefix their names when there are several."""
         many = len(self._outputs_setup) > 1
-        return [(f"{o.name}_{m.name}" if many else m.name, m) for o in self._outputs_setup for m in o.metrics]
+        return [(f"{o.name}_{m.name}" if many else m.name, m)
+                for o, ms in zip(self._outputs_setup, metrics) for m in ms]
 
     def _resolve_metrics(self, ys):
+        """Fresh metric objects for one call, per output (each call counts on its own: two threads
+        evaluating one model never share a running total)."""
+        metrics = []
         for o, y, shape in zip(self._outputs_setup, ys, self._output_shapes()):
-            o.metrics = [metrics_module.get(m, y.shape, shape) for m in o.metric_specs]
+            specs = o.metric_specs
+            metrics.append([] if y is None else [metrics_module.get(m, y.shape, shape) for m in specs])
+        self._last_metrics = metrics
+        return metrics
 
     def _require_compiled(self, owner):
         if not self.compiled:
@@ -361,10 +369,10 @@ class Trainer:
     # One step
     # ------------------------------------------------------------------
 
-    def _losses(self, outs, ys, logits, update_metrics=True, gradients=True):
+    def _losses(self, outs, ys, logits, metrics, gradients=True):
         """Total loss, per-output losses and the gradients to start the backward pass with."""
         total, per_output, grads = 0.0, [], []
-        for o, out, y, act in zip(self._outputs_setup, outs, ys, logits):
+        for o, out, y, act, ms in zip(self._outputs_setup, outs, ys, logits, metrics):
             if o.loss is None:
                 per_output.append(None)
                 grads.append(None)
@@ -372,29 +380,28 @@ class Trainer:
             if act is not None:
                 # the output step stopped at its logits; the loss applies the activation once, and
                 # hands the metrics its probabilities when it has them (softmax)
-                value = o.loss.forward(y, None, logits=out)
-                preds = o.loss.predictions() if update_metrics else None
-                if preds is None and update_metrics and o.metrics:
+                value, cache = o.loss.forward(y, None, logits=out)
+                preds = o.loss.predictions(cache) if ms else None
+                if preds is None and ms:
                     preds = act.forward(out)[0]
             else:
-                value = o.loss.forward(y, out)
+                value, cache = o.loss.forward(y, out)
                 preds = out
-            if update_metrics:
-                for m in o.metrics:
-                    m.update(y, preds)
+            for m in ms:
+                m.update(y, preds)
             total += o.weight * value
             per_output.append(value)
             if not gradients:
                 continue
-            g = o.loss.backward().astype(out.dtype, copy=False)
+            g = o.loss.backward(cache).astype(out.dtype, copy=False)
             grads.append(g if o.weight == 1.0 else g * out.dtype.type(o.weight))
         return total, per_output, grads
 
-    def _train_step(self, xs, ys, overlap=False):
+    def _train_step(self, xs, ys, metrics, overlap=False):
         """One optimizer step on one batch; returns ``(loss, per-output losses)``."""
         schedule = self._schedule
         outs, caches = run.forward(schedule.program, xs)
-        total, per_output, grads = self._losses(outs, ys, self._logits)
+        total, per_output, grads = self._losses(outs, ys, self._logits, metrics)
         schedule.backward_and_update(caches, grads, overlap=overlap)
         return total, per_output
 
@@ -402,13 +409,13 @@ class Trainer:
         if self._schedule is not None:
             self._schedule.finish()
 
-    def _logs(self, loss_sum, per_sums, seen):
+    def _logs(self, loss_sum, per_sums, seen, metrics):
         logs = {"loss": loss_sum / seen}
         if sum(o.loss is not None for o in self._outputs_setup) > 1:
             for o, s in zip(self._outputs_setup, per_sums):
                 if o.loss is not None:
                     logs[f"{o.name}_loss"] = s / seen
-        logs.update((name, m.result()) for name, m in self._metric_entries())
+        logs.update((name, m.result()) for name, m in self._metric_entries(metrics))
         return logs
 
     # ------------------------------------------------------------------
@@ -478,7 +485,7 @@ class Trainer:
             xs, ys = [a[:split] for a in xs], [None if b is None else b[:split] for b in ys]
         else:
             val = None
-        self._resolve_metrics(ys)
+        metrics = self._resolve_metrics(ys)
         n = len(xs[0])
         steps = math.ceil(n / batch_size)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
@@ -491,13 +498,13 @@ class Trainer:
             # a diverging run raises one clear FloatingPointError below, not a stream of warnings
             try:
                 return self._fit_epochs(cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch,
-                                        shuffle, steps, validation_freq, validation_batch_size)
+                                        shuffle, steps, validation_freq, validation_batch_size, metrics)
             finally:
                 self._finish_update()
                 self._schedule = None
 
     def _fit_epochs(self, cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch, shuffle, steps,
-                    validation_freq, validation_batch_size):
+                    validation_freq, validation_batch_size, metrics):
         """The epoch loop of :meth:`fit` (arguments already checked)."""
         n = len(xs[0])
         # The next batch may start while the last update finishes, unless a callback
@@ -509,7 +516,7 @@ class Trainer:
             cbs.on_epoch_begin(epoch)
             order = rng.permutation(n) if shuffle else None
             loss_sum, per_sums = 0.0, [0.0] * len(ys)
-            for m in self.metrics:
+            for m in (m for ms in metrics for m in ms):
                 m.reset()
             for step in range(steps):
                 cbs.on_train_batch_begin(step)
@@ -523,10 +530,10 @@ class Trainer:
                     xb = [np.take(a, idx, axis=0, out=buf[:len(idx)] if len(idx) < batch_size else buf)
                           for a, buf in zip(xs, buffers)]
                     yb = [None if b is None else b[idx] for b in ys]
-                batch_loss, per_output = self._train_step(xb, yb, overlap=overlap)
+                batch_loss, per_output = self._train_step(xb, yb, metrics, overlap=overlap)
                 loss_sum += batch_loss * len(xb[0])
                 per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
-                logs = self._logs(loss_sum, per_sums, min(n, (step + 1) * batch_size))
+                logs = self._logs(loss_sum, per_sums, min(n, (step + 1) * batch_size), metrics)
                 cbs.on_train_batch_end(step, logs)
                 if not math.isfinite(batch_loss):
                     if self.stop_training:  # a TerminateOnNaN callback asked for a clean stop
@@ -542,6 +549,7 @@ class Trainer:
             self._finish_update()
             if val is not None and (epoch + 1) % validation_freq == 0:
                 results = self._evaluate_arrays(val[0], val[1], validation_batch_size or batch_size)
+                self._last_metrics = metrics
                 logs.update(("val_" + k, v) for k, v in results.items())
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -551,8 +559,7 @@ class Trainer:
 
     def _evaluate_arrays(self, xs, ys, batch_size, callbacks=None):
         """Mean loss and metrics over (xs, ys) in batches; no weight changes."""
-        for m in self.metrics:
-            m.reset()
+        metrics = self._resolve_metrics(ys)
         key, program = self._borrow_evaluation_plan()
         try:
             n = len(xs[0])
@@ -563,12 +570,13 @@ class Trainer:
                 xb = [a[start:start + batch_size] for a in xs]
                 yb = [None if b is None else b[start:start + batch_size] for b in ys]
                 outs = run.forward(program, xb)[0]
-                total, per_output, _ = self._losses(outs, yb, program.logits, gradients=False)
+                total, per_output, _ = self._losses(outs, yb, program.logits, metrics, gradients=False)
                 loss_sum += total * len(xb[0])
                 per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
                 if callbacks is not None:
-                    callbacks.on_test_batch_end(step, self._logs(loss_sum, per_sums, min(n, start + batch_size)))
-            return self._logs(loss_sum, per_sums, n)
+                    callbacks.on_test_batch_end(step, self._logs(loss_sum, per_sums, min(n, start + batch_size),
+                                                                 metrics))
+            return self._logs(loss_sum, per_sums, n, metrics)
         finally:
             self._plans.give_back(key, program)
 
@@ -589,7 +597,6 @@ class Trainer:
         batch_size = check_batch_size(batch_size, "evaluate")
         verbose = check_verbose(verbose, "evaluate")
         xs, ys = self._prepare_xy(x, y, "evaluate")
-        self._resolve_metrics(ys)
         steps = math.ceil(len(xs[0]) / batch_size)
         cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
         cbs.on_test_begin()
@@ -663,16 +670,14 @@ class Trainer:
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare_xy(x, y, "train_on_batch")
-        self._resolve_metrics(ys)
-        for m in self.metrics:
-            m.reset()
+        metrics = self._resolve_metrics(ys)
         self._schedule = self._training_schedule(len(xs[0]))
         try:
-            loss, per_output = self._train_step(xs, ys)
+            loss, per_output = self._train_step(xs, ys, metrics)
         finally:
             self._finish_update()
             self._schedule = None
-        results = self._logs(loss, [0.0 if v is None else v for v in per_output], 1)
+        results = self._logs(loss, [0.0 if v is None else v for v in per_output], 1, metrics)
         if return_dict:
             return results
         values = list(results.values())

@@ -16,10 +16,12 @@ is left alone and :func:`transpose_into` is a plain NumPy copy.
 from __future__ import annotations
 
 import ctypes
+import threading
 
 import numpy as np
 
 _found = {}
+_finding = threading.Lock()   # one thread looks for the library; the others wait for its answer
 
 # CBLAS's constants for row-major order and a transposed matrix
 _ROW_MAJOR, _TRANSPOSE = 101, 112
@@ -27,9 +29,18 @@ _ROW_MAJOR, _TRANSPOSE = 101, 112
 
 def _library():
     """The functions of the OpenBLAS loaded in this process (a dict, empty if none)."""
-    if "functions" in _found:
-        return _found["functions"]
-    _found["functions"] = {}
+    functions = _found.get("functions")
+    if functions is None:
+        with _finding:
+            functions = _found.get("functions")
+            if functions is None:
+                # published only once complete: a thread must never see a half-made answer
+                functions = _found["functions"] = _search()
+    return functions
+
+
+def _search():
+    """Look for OpenBLAS in the libraries this process has loaded (see :func:`_library`)."""
     try:
         with open("/proc/self/maps") as maps:
             paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
@@ -58,9 +69,8 @@ def _library():
                         copy.argtypes = [ctypes.c_int, ctypes.c_int, index, index, scalar,
                                          ctypes.c_void_p, index, ctypes.c_void_p, index]
                         functions[np.dtype(dtype)] = copy
-                _found["functions"] = functions
                 return functions
-    return _found["functions"]
+    return {}
 
 
 def thread_controls():
