@@ -26,6 +26,7 @@ Shapes include the batch axis as ``None``: ``(None, 28, 28, 1)``.
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -36,6 +37,9 @@ from .._registry import Registry
 from ..engine.tensors import Node, SymbolicTensor, flatten_structure, is_symbolic
 
 _name_counts: defaultdict = defaultdict(int)
+#: Held while a layer or model is built or its call() recorded: two threads that call an unbuilt
+#: model at once build it once (rare work, so one lock for all of them is enough).
+BUILD_LOCK = threading.RLock()
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "input_dim", "batch_size", "batch_input_shape")
 _DTYPES = ("float32", "float64")
@@ -144,10 +148,12 @@ class Layer:
         """Build once for ``input_shape`` and record input and output shapes; return the output shape."""
         input_shape = as_shape(input_shape)
         if not self.built:
-            self.build(input_shape)
-            self.built = True
-            self.input_shape = input_shape
-            self.output_shape = as_shape(self.compute_output_shape(input_shape))
+            with BUILD_LOCK:
+                if not self.built:
+                    self.build(input_shape)
+                    self.input_shape = input_shape
+                    self.output_shape = as_shape(self.compute_output_shape(input_shape))
+                    self.built = True
         return self.output_shape
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, name=None, **kwargs):
@@ -223,7 +229,9 @@ class Layer:
 
         key = (bool(training), repr(input_shape))
         if key not in self._traces:
-            self._traces[key] = trace_call(self, input_shape, bool(training))
+            with BUILD_LOCK:
+                if key not in self._traces:
+                    self._traces[key] = trace_call(self, input_shape, bool(training))
         return self._traces[key]
 
     def __call__(self, inputs, training=None, **kwargs):

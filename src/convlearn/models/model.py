@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 
 from ..engine.tensors import SymbolicTensor, flatten_structure, is_symbolic
-from ..layers.base import LAYERS, Layer, as_shape, unique_name
-from .trainer import Trainer, using_all_cores
+from ..layers.base import BUILD_LOCK, LAYERS, Layer, as_shape, unique_name
+from .trainer import Trainer, model_call
 
 
 def _json_safe(value):
@@ -122,7 +122,12 @@ class Model(Trainer, Layer):
     def build_for(self, input_shape):
         if self.built:
             return self.output_shape
-        input_shape = as_shape(input_shape)
+        with BUILD_LOCK:
+            return self._build_once(as_shape(input_shape))
+
+    def _build_once(self, input_shape):
+        if self.built:
+            return self.output_shape
         if type(self).build is not Model.build and not self._in_user_build:
             self._in_user_build = True   # the subclass's own build(), which may call super().build()
             try:
@@ -219,7 +224,7 @@ class Model(Trainer, Layer):
             "call(self, x, training=False) composing the layers made in __init__."
         )
 
-    @using_all_cores
+    @model_call("read")
     def __call__(self, inputs, training=None, **kwargs):
         if kwargs:
             raise TypeError(f"Model '{self.name}' was called with unsupported argument(s) {sorted(kwargs)}.")
@@ -261,7 +266,7 @@ class Model(Trainer, Layer):
                 out.append(layer)
         return out
 
-    @using_all_cores
+    @model_call("read")
     def layer_outputs(self, x, training=False):
         """Run the model on ``x`` and keep every layer call's output: ``[(layer, output), ...]``.
 

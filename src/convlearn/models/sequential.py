@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ..engine.graph import Graph
 from ..engine.tensors import SymbolicTensor
-from ..layers.base import LAYERS, InputLayer, Layer, as_shape
+from ..layers.base import BUILD_LOCK, LAYERS, InputLayer, Layer, as_shape
 from .model import Model
 
 
@@ -154,6 +154,12 @@ class Sequential(Model):
         return self.output_shape
 
     def _trace(self, input_shape, training):
+        if self._graph is None:
+            with BUILD_LOCK:
+                return self._make_graph()
+        return self._graph
+
+    def _make_graph(self):
         if self._graph is None:
             if not self.built:
                 raise ValueError(f"Model '{self.name}' is not built yet: give it an input shape or fit it on data.")

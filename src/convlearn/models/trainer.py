@@ -15,6 +15,7 @@ weight updates run on a second core. Data may be one array, a list of arrays
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
@@ -37,13 +38,78 @@ from ..ops import parallel
 _VERBOSE_VALUES = ("auto", 0, 1, 2)
 
 
-def using_all_cores(method):
-    """Run the method with convlearn's threads on (see :mod:`convlearn.ops.parallel`)."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with parallel.active():
-            return method(self, *args, **kwargs)
-    return wrapper
+def model_call(kind):
+    """Decorate a public method: convlearn's threads on, and the model's rule for threads.
+
+    ``kind`` is ``"read"`` (predict, evaluate, calling the model: any number of
+    threads at once) or ``"train"`` (fit, train_on_batch: one thread, alone).
+    """
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            with self._activity.enter(kind, method.__name__ if method.__name__ != "__call__" else "calling it",
+                                      self.name), parallel.active():
+                return method(self, *args, **kwargs)
+        return wrapper
+    return decorate
+
+
+class _Activity:
+    """Who uses a model right now: the thread that trains it (if one does) and the threads that read it.
+
+    Reading (predict, evaluate, ``model(x)``) is safe from any number of threads:
+    layers keep nothing of a call, and every call gets its own plan and caches.
+    Training changes the weights, so while ``fit`` runs, other threads are refused
+    at once with an error that names it (the training thread itself, in a
+    callback, may predict: it runs between two updates); and ``fit`` is refused
+    while another thread is still reading the model.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._trainer = None          # (thread id, "fit"), or None
+        self._readers = {}            # thread id -> [number of calls running, first call's name]
+
+    def __deepcopy__(self, memo):
+        return _Activity()
+
+    @contextlib.contextmanager
+    def enter(self, kind, call, model_name):
+        me = threading.get_ident()
+        with self._lock:
+            if self._trainer is not None and self._trainer[0] != me:
+                raise RuntimeError(
+                    f"{call}: model '{model_name}' is being trained by {self._trainer[1]}() in another thread, so "
+                    "its weights change from step to step. Wait for it to return, or predict from a callback "
+                    "of that fit (on_epoch_end, on_train_batch_end), which runs between two updates."
+                )
+            if kind == "train":
+                if self._trainer is not None:
+                    raise RuntimeError(
+                        f"{call}: model '{model_name}' is already being trained by {self._trainer[1]}() in this "
+                        "thread; a callback cannot train the model it is called from."
+                    )
+                others = [name for thread, (_, name) in self._readers.items() if thread != me]
+                if others:
+                    raise RuntimeError(
+                        f"{call}: model '{model_name}' is running {others[0]}() in another thread; training now "
+                        "would change the weights under it. Wait for it to return first."
+                    )
+                self._trainer = (me, call)
+            else:
+                entry = self._readers.setdefault(me, [0, call])
+                entry[0] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                if kind == "train":
+                    self._trainer = None
+                else:
+                    entry = self._readers[me]
+                    entry[0] -= 1
+                    if not entry[0]:
+                        del self._readers[me]
 
 
 class _PlanPool:
@@ -98,6 +164,7 @@ class Trainer:
         self.history = None
         self.stop_training = False
         self._plans = _PlanPool()
+        self._activity = _Activity()
         self._schedule = None
 
     # ------------------------------------------------------------------
@@ -422,7 +489,7 @@ class Trainer:
     # fit / evaluate / predict
     # ------------------------------------------------------------------
 
-    @using_all_cores
+    @model_call("train")
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
             initial_epoch=0, steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
@@ -580,7 +647,7 @@ class Trainer:
         finally:
             self._plans.give_back(key, program)
 
-    @using_all_cores
+    @model_call("read")
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
         """Loss (and metrics) on test data.
@@ -607,7 +674,7 @@ class Trainer:
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 
-    @using_all_cores
+    @model_call("read")
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs of the model for ``x`` (class probabilities for the guide's model).
 
@@ -660,12 +727,12 @@ class Trainer:
         finally:
             self._plans.give_back(key, program)
 
-    @using_all_cores
+    @model_call("read")
     def predict_on_batch(self, x):
         """Outputs for one batch, without progress bar or batching."""
         return self._forward_arrays(x, "predict_on_batch")
 
-    @using_all_cores
+    @model_call("train")
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
@@ -683,7 +750,7 @@ class Trainer:
         values = list(results.values())
         return values[0] if len(values) == 1 else values
 
-    @using_all_cores
+    @model_call("read")
     def test_on_batch(self, x, y, return_dict=False):
         """Loss (and metrics) on one batch."""
         xs = x if not isinstance(x, np.ndarray) else x

@@ -197,7 +197,9 @@ def run(fn, parts):
 
     With more parts than threads, each thread takes every ``get_num_threads()``-th
     part. While another caller holds the worker threads, every part runs here,
-    in order. Exceptions from any part are raised here once all parts have finished.
+    in order. Every part runs with the caller's floating-point error handling
+    (``np.errstate``). Exceptions from any part are raised here once all parts
+    have finished.
     """
     parts = list(parts)
     if len(parts) <= 1 or get_num_threads() == 1:
