@@ -518,3 +518,54 @@ def test_changed_model_after_compile_says_to_compile_again():
     with pytest.raises(ValueError, match=r"changed since compile\(\) \(layers were added or removed\).*"
                                          r"call model.compile"):
         model.fit(x, y, verbose=0)
+
+
+# ---------------------------------------------------------------------------
+# Unusual inputs and arguments (each with its own clear message)
+# ---------------------------------------------------------------------------
+
+def _dense_model():
+    model = keras.Sequential([keras.Input((3,)), Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_matrix_masked_array_scalar_and_values_beyond_float32():
+    model = _dense_model()
+    np.testing.assert_array_equal(model.predict(np.matrix([[1.0, 2.0, 3.0]]), verbose=0),
+                                  model.predict(np.array([[1.0, 2.0, 3.0]]), verbose=0))
+    with pytest.raises(TypeError, match=r"`x` is a masked array; convlearn would ignore its mask\. Fill the masked "
+                                        r"values first, e.g\. x = x\.filled\(0\)"):
+        model.predict(np.ma.masked_array([[1.0, 2.0, 3.0]], mask=[[0, 1, 0]]), verbose=0)
+    with pytest.raises(ValueError, match=r"`x` is a single number \(5\.0\); it must be a batch of samples with "
+                                         r"the batch axis first"):
+        model.predict(5.0, verbose=0)
+    with pytest.raises(ValueError, match=r"holds numbers up to 1e\+39, beyond what float32 can hold \(3\.4e\+38\)\. "
+                                         r"Scale the data first"):
+        model.predict(np.array([[1e39, 0.0, 0.0]]), verbose=0)
+    with pytest.raises(ValueError, match=r"contains 1 NaN or infinite value"):
+        model.predict(np.array([[np.inf, 0.0, 0.0]]), verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"validation_batch_size": -5}, r"`validation_batch_size` must be a positive integer\. Received: "
+                                    r"validation_batch_size=-5"),
+    ({"validation_batch_size": 2.5}, r"`validation_batch_size` must be a positive integer"),
+    ({"validation_freq": 0}, r"`validation_freq` must be an integer >= 1\. Received: validation_freq=0"),
+    ({"validation_freq": True}, r"`validation_freq` must be an integer >= 1"),
+])
+def test_validation_arguments_are_checked(kwargs, match):
+    model = _dense_model()
+    with pytest.raises(ValueError, match=match):
+        model.fit(np.ones((8, 3)), np.ones((8, 2)), validation_split=0.25, verbose=0, **kwargs)
+
+
+@pytest.mark.parametrize("factory, match", [
+    (lambda: keras.optimizers.Adam(epsilon=0), r"Adam: `epsilon` must be a number in \(0, inf\)\. Received: epsilon=0"),
+    (lambda: keras.optimizers.RMSprop(epsilon=0.0), r"RMSprop: `epsilon` must be a number in \(0, inf\)"),
+    (lambda: keras.optimizers.Adam(beta_1=1.0), r"Adam: `beta_1` must be a number in \[0, 1\)\. Received: beta_1=1\.0"),
+    (lambda: keras.optimizers.Adam(beta_2=-0.1), r"Adam: `beta_2` must be a number in \[0, 1\)"),
+])
+def test_optimizer_hyperparameters_are_checked(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()

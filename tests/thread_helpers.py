@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+
+from convlearn.ops import parallel
 
 JOIN_TIMEOUT = 60.0   # seconds: far more than any test needs; a deadlock fails instead of hanging
 
@@ -42,3 +45,23 @@ def in_threads(*targets, timeout=JOIN_TIMEOUT):
 def worker_threads():
     """convlearn's worker threads alive now."""
     return [t for t in threading.enumerate() if t.name == "convlearn-worker" and t.is_alive()]
+
+
+@contextlib.contextmanager
+def workers_busy():
+    """For the block, convlearn's workers are held by a background job of this thread
+    (which waits for the end of the block): other callers find them busy."""
+    started, release = threading.Event(), threading.Event()
+
+    def job():
+        started.set()
+        assert release.wait(JOIN_TIMEOUT)
+
+    with parallel.active():
+        wait = parallel.in_background(job)
+        assert started.wait(JOIN_TIMEOUT)
+        try:
+            yield
+        finally:
+            release.set()
+            wait()

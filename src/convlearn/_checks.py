@@ -103,18 +103,28 @@ def reject_unknown_kwargs(kwargs, allowed, owner):
 def as_float_array(x, name, owner, dtype=np.float32):
     """Convert user data to a finite float array, with clear errors.
 
+    A ``np.matrix`` becomes a plain array; a masked array is refused (its mask
+    would be silently dropped).
+
     Raises
     ------
     TypeError
-        For non-numeric data (strings, objects).
+        For non-numeric data (strings, objects) and masked arrays.
     ValueError
-        For empty arrays and arrays with NaN or infinity.
+        For scalars, empty arrays, NaN or infinity, and numbers beyond the range of ``dtype``.
     """
-    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{owner}: `{name}` is a masked array; convlearn would ignore its mask. Fill the masked values "
+            f"first, e.g. {name} = {name}.filled(0), or drop those samples."
+        )
+    if type(x) is np.ndarray and x.dtype.kind in "biuf":
         arr = x
     else:
         try:
             arr = np.asarray(x)
+            if type(arr) is not np.ndarray:               # np.matrix and other subclasses: a plain view
+                arr = arr.view(np.ndarray)
         except (ValueError, TypeError) as exc:
             raise TypeError(
                 f"{owner}: `{name}` must be a numeric array; could not convert it ({exc}). "
@@ -125,13 +135,26 @@ def as_float_array(x, name, owner, dtype=np.float32):
             f"{owner}: `{name}` must be a numeric array (int or float); got dtype {arr.dtype}. "
             "Convert it first, e.g. np.asarray(x, dtype='float32')."
         )
-    if arr.size == 0 or (arr.ndim > 0 and arr.shape[0] == 0):
+    if arr.ndim == 0:
+        raise ValueError(
+            f"{owner}: `{name}` is a single number ({arr.item()!r}); it must be a batch of samples with the "
+            f"batch axis first, e.g. np.array([[...]]) for one sample."
+        )
+    if arr.size == 0 or arr.shape[0] == 0:
         raise ValueError(f"{owner}: `{name}` is empty (shape {arr.shape}); pass at least one sample.")
-    arr = arr.astype(dtype, copy=False)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(
             f"{owner}: `{name}` contains {bad} NaN or infinite value(s). "
             "Clean the data first, e.g. x = np.nan_to_num(x), or drop those samples."
         )
-    return arr
+    with np.errstate(over="ignore"):                      # checked just below, with a clear message
+        out = arr.astype(dtype, copy=False)
+    if out.dtype.kind == "f" and out is not arr and not np.isfinite(out).all():
+        limit = np.finfo(out.dtype).max
+        largest = float(np.max(np.abs(arr)))
+        raise ValueError(
+            f"{owner}: `{name}` holds numbers up to {largest:.3g}, beyond what {out.dtype} can hold "
+            f"({limit:.3g}). Scale the data first (e.g. divide by its largest value)."
+        )
+    return out

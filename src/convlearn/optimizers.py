@@ -250,7 +250,7 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1 = float_in_range(beta_1, "beta_1", "Adam", 0, 1)
         self.beta_2 = float_in_range(beta_2, "beta_2", "Adam", 0, 1)
-        self.epsilon = float_in_range(epsilon, "epsilon", "Adam", 0, math.inf)
+        self.epsilon = float_in_range(epsilon, "epsilon", "Adam", 0, math.inf, low_inclusive=False)
         self.amsgrad = bool(amsgrad)
         self.slot_names = ("m", "v", "v_hat") if self.amsgrad else ("m", "v")
 
@@ -298,7 +298,7 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho = float_in_range(rho, "rho", "RMSprop", 0, 1)
         self.momentum = float_in_range(momentum, "momentum", "RMSprop", 0, 1)
-        self.epsilon = float_in_range(epsilon, "epsilon", "RMSprop", 0, math.inf)
+        self.epsilon = float_in_range(epsilon, "epsilon", "RMSprop", 0, math.inf, low_inclusive=False)
         self.centered = bool(centered)
         self.slot_names = ("v",) + (("mean_g",) if self.centered else ()) + (("momentum",) if self.momentum else ())
 

@@ -530,6 +530,9 @@ class Trainer:
             if value is not None:
                 raise ValueError(f"fit: `{key}` is not supported by convlearn; leave it as None. Received: {key}={value!r}.")
         batch_size = check_batch_size(batch_size, "fit")
+        if validation_batch_size is not None:
+            validation_batch_size = check_batch_size(validation_batch_size, "fit", "validation_batch_size")
+        validation_freq = check_count(validation_freq, "validation_freq", "fit", minimum=1)
         verbose = check_verbose(verbose, "fit")
         epochs = check_count(epochs, "epochs", "fit", minimum=1)
         initial_epoch = check_count(initial_epoch, "initial_epoch", "fit", minimum=0)
@@ -900,11 +903,11 @@ def may_read_weights_between_batches(callback):
     return False
 
 
-def check_batch_size(batch_size, owner):
+def check_batch_size(batch_size, owner, name="batch_size"):
     if batch_size is None:
         return 32
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-        raise ValueError(f"{owner}: `batch_size` must be a positive integer. Received: batch_size={batch_size!r}.")
+        raise ValueError(f"{owner}: `{name}` must be a positive integer. Received: {name}={batch_size!r}.")
     return int(batch_size)
 
 
