@@ -530,6 +530,7 @@ def _dense_model():
     return model
 
 
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_matrix_masked_array_scalar_and_values_beyond_float32():
     model = _dense_model()
     np.testing.assert_array_equal(model.predict(np.matrix([[1.0, 2.0, 3.0]]), verbose=0),

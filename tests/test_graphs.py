@@ -281,3 +281,52 @@ def test_sequential_functional_and_subclassed_give_the_same_bits(rng):
         for a, b in zip(model.get_weights(), models[0].get_weights()):
             np.testing.assert_array_equal(a, b)
     assert isinstance(models[0], keras.Model) and isinstance(models[1], keras.Model)
+
+
+def test_fan_out_to_three_layers_and_concatenate_match_pytorch(torch, rng):
+    """One tensor read by three layers, their outputs concatenated on channels."""
+    F = torch.nn.functional
+    keras.utils.set_random_seed(12)
+    inputs = keras.Input((5, 5, 2), dtype=F64)
+    h = layers.Conv2D(3, 3, padding="same", activation="tanh", dtype=F64)(inputs)
+    branches = [layers.Conv2D(2, 1, activation=act, dtype=F64)(h) for act in ("tanh", "sigmoid", "linear")]
+    x = layers.Concatenate(axis=-1, dtype=F64)(branches)                 # (5, 5, 6)
+    model = keras.Model(inputs, layers.Dense(2, dtype=F64)(layers.GlobalAveragePooling2D(dtype=F64)(x)))
+    xb = rng.standard_normal((3, 5, 5, 2))
+    outs, input_grads, grads, ws = engine_gradients(model, [xb])
+    weights = [w for _, w in model.named_weights()]
+    tw = [_nchw(w, torch) if w.ndim == 4 else torch.tensor(w, requires_grad=True) for w in weights]
+    tx = torch.tensor(xb.transpose(0, 3, 1, 2).copy(), requires_grad=True)
+    th = torch.tanh(F.conv2d(tx, tw[0], tw[1], padding=1))
+    acts = (torch.tanh, torch.sigmoid, lambda t: t)
+    tb = [act(F.conv2d(th, tw[2 + 2 * k], tw[3 + 2 * k])) for k, act in enumerate(acts)]
+    z = torch.cat(tb, dim=1).mean(dim=(2, 3)) @ tw[8] + tw[9]
+    (z * torch.tensor(ws[0])).sum().backward()
+    np.testing.assert_allclose(outs[0], z.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(input_grads[0], tx.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-9, atol=1e-12)
+    for w, t in zip(weights, tw):
+        want = t.grad.numpy().transpose(2, 3, 1, 0) if w.ndim == 4 else t.grad.numpy()
+        np.testing.assert_allclose(grads[id(w)], want, rtol=1e-9, atol=1e-12)
+
+
+def test_layer_normalization_in_a_graph_matches_pytorch(torch, rng):
+    F = torch.nn.functional
+    keras.utils.set_random_seed(13)
+    inputs = keras.Input((6,), dtype=F64)
+    h = layers.Dense(4, activation="tanh", dtype=F64)(inputs)
+    x = layers.add([layers.LayerNormalization(dtype=F64)(h), h], dtype=F64)
+    model = keras.Model(inputs, layers.Dense(2, dtype=F64)(x))
+    norm = model.layers[2]
+    norm.set_weights([rng.uniform(0.5, 1.5, 4), rng.normal(0, 0.2, 4)])
+    xb = rng.standard_normal((5, 6))
+    outs, input_grads, grads, ws = engine_gradients(model, [xb])
+    weights = [w for _, w in model.named_weights()]
+    k1, b1, gamma, beta, k2, b2 = (torch.tensor(w, requires_grad=True) for w in weights)
+    tx = torch.tensor(xb, requires_grad=True)
+    th = torch.tanh(tx @ k1 + b1)
+    z = (F.layer_norm(th, (4,), gamma, beta, eps=1e-3) + th) @ k2 + b2
+    (z * torch.tensor(ws[0])).sum().backward()
+    np.testing.assert_allclose(outs[0], z.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(input_grads[0], tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+    for w, t in zip(weights, (k1, b1, gamma, beta, k2, b2)):
+        np.testing.assert_allclose(grads[id(w)], t.grad.numpy(), rtol=1e-9, atol=1e-12)

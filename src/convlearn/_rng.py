@@ -4,8 +4,9 @@ Every random draw in convlearn (initial weights, dropout masks, shuffling in
 ``fit``) comes from a NumPy ``Generator``: either one made from an explicit
 ``seed`` argument, or one derived from the global generator that
 :func:`convlearn.utils.set_random_seed` resets. Nothing reads NumPy's legacy
-global state, so two runs after the same ``set_random_seed(s)`` are
-bit-identical.
+global state, so two runs after the same ``set_random_seed(s)`` draw the same
+numbers (and train to bit-identical weights with the same number of threads;
+see :func:`convlearn.utils.set_random_seed`).
 """
 
 from __future__ import annotations

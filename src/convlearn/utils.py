@@ -56,7 +56,11 @@ def set_random_seed(seed):
     """Make runs reproducible: seeds convlearn's generator, Python's ``random`` and NumPy's.
 
     After ``set_random_seed(s)``, building and training the same model on the
-    same data gives bit-identical weights.
+    same data gives bit-identical weights, with the same number of convlearn
+    threads (:func:`convlearn.ops.parallel.get_num_threads`), whether or not other
+    threads use convlearn at the same time. With another number of threads some
+    kernels add up their partial sums in other groups, so weights can differ in
+    the last bits of float32 (a relative difference of about 1e-7 per step).
     """
     _rng.set_global_seed(seed)
 
