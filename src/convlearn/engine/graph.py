@@ -215,7 +215,7 @@ def _emit(graph, slots, training, steps, counter):
         ins = [slots[id(t)] for t in node.inputs]
         layer = node.layer
         if layer.is_composite:
-            inner = layer._trace([t.shape for t in node.inputs] if node.as_list else node.inputs[0].shape, mode)
+            inner = layer.traced_graph([t.shape for t in node.inputs] if node.as_list else node.inputs[0].shape, mode)
             if len(inner.outputs) != 1:
                 raise ValueError(
                     f"'{layer.name}' returns {len(inner.outputs)} outputs; a layer or model used inside "

@@ -141,7 +141,7 @@ class Layer:
     def compute_output_shape(self, input_shape):
         """Output shape for a given input shape (batch axis included)."""
         if self.is_composite:
-            return self._trace(input_shape, False).output_shape()
+            return self.traced_graph(input_shape, False).output_shape()
         return tuple(input_shape)
 
     def build_for(self, input_shape):
@@ -209,7 +209,7 @@ class Layer:
             self.call(x, training)  # raises the message above
         from ..engine import run
 
-        program = self._trace(_shape_of(x), training).program()
+        program = self.traced_graph(_shape_of(x), training).program()
         outs, caches = run.forward(program, [x], training)
         return outs[0], (program, caches)
 
@@ -223,7 +223,7 @@ class Layer:
         dxs, by_id = run.backward(program, caches, [dout])
         return dxs[0], {path: by_id[id(w)] for path, w in self.named_weights() if id(w) in by_id}
 
-    def _trace(self, input_shape, training):
+    def traced_graph(self, input_shape, training):
         """The graph of layers that ``call`` composes, recorded once per training mode."""
         from ..engine.graph import trace_call
 

@@ -58,7 +58,7 @@ class Functional(Model):
         """Every layer of the graph, the inputs' ``InputLayer`` included, in Keras's order."""
         return list(self._layers)
 
-    def _trace(self, input_shape, training):
+    def traced_graph(self, input_shape, training):
         return self._graph
 
     def _named_outputs(self):

@@ -137,13 +137,13 @@ class Model(Trainer, Layer):
             if self.built:
                 return self.output_shape
         try:
-            graph = self._trace(input_shape, False)
+            graph = self.traced_graph(input_shape, False)
         except (TypeError, ValueError) as exc:
             raise type(exc)(
                 f"Model '{self.name}' ({type(self).__name__}) cannot be built for inputs of shape {input_shape}: "
                 f"recording its call() failed: {exc}"
             ) from exc
-        self._trace(input_shape, True)
+        self.traced_graph(input_shape, True)
         self.built = True
         self.input_shape = input_shape
         self.output_shape = graph.output_shape()
@@ -157,7 +157,7 @@ class Model(Trainer, Layer):
     def _graph_for(self, training):
         if not self.built:
             raise ValueError(f"Model '{self.name}' is not built yet: call it, build() it or fit() it on data.")
-        return self._trace(self.input_shape, training)
+        return self.traced_graph(self.input_shape, training)
 
     def _build_from_data(self, x, owner):
         """Build on the first data seen (a subclassed model, or a Sequential without an input shape)."""
@@ -367,7 +367,13 @@ class Model(Trainer, Layer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, custom_objects=None):
+        """A model from :meth:`get_config`: a functional config (layers and their calls) gives a
+        functional model, as ``keras.Model.from_config`` does; else ``cls(**config)``."""
+        if cls is Model and isinstance(config, dict) and "input_layers" in config and "layers" in config:
+            from .functional import Functional
+
+            return Functional.from_config(config, custom_objects=custom_objects)
         return cls(**config)
 
     def save(self, filepath, overwrite=True, **kwargs):

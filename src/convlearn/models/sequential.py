@@ -153,7 +153,7 @@ class Sequential(Model):
             self.build(as_shape(input_shape))
         return self.output_shape
 
-    def _trace(self, input_shape, training):
+    def traced_graph(self, input_shape, training):
         if self._graph is None:
             with BUILD_LOCK:
                 return self._make_graph()
