@@ -65,8 +65,11 @@ def images():
 def test_predict_on_one_model_from_eight_threads_is_exact(make, images):
     x, _ = images
     model = make(1)
+    # (each call against the same call made alone: with two threads, a sample's last bits may
+    # depend on how many samples share its matrix product, as in any BLAS-based library)
     expected = model.predict(x, verbose=0)
     single = [model.predict(x[k:k + 1], verbose=0) for k in range(5)]
+    called = model(x[:40])
 
     def work(k):
         for rep in range(6):
@@ -74,7 +77,7 @@ def test_predict_on_one_model_from_eight_threads_is_exact(make, images):
                 np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
             else:
                 np.testing.assert_array_equal(model.predict(x[k % 5:k % 5 + 1], verbose=0), single[k % 5])
-                np.testing.assert_array_equal(model(x[:40]), expected[:40])
+                np.testing.assert_array_equal(model(x[:40]), called)
 
     run_threads(work, 8)
 
@@ -82,7 +85,7 @@ def test_predict_on_one_model_from_eight_threads_is_exact(make, images):
 def test_four_different_models_in_four_threads(images):
     x, _ = images
     models = [guide_model(2), guide_model(3, filters=4), residual_model(4), residual_model(5)]
-    expected = [m.predict(x, verbose=0) for m in models]
+    expected = [m.predict(x, batch_size=17, verbose=0) for m in models]
 
     def work(k):
         for _ in range(5):

@@ -248,7 +248,10 @@ class Layer:
             self.build_for(shape)
         else:
             self.check_input_shape(shape)
-        out, _ = self.forward(x, training=bool(training))
+        from ..ops import parallel
+
+        with parallel.active():        # the same threads and BLAS setting as inside a model's call
+            out, _ = self.forward(x, training=bool(training))
         return out
 
     def _call_symbolic(self, inputs, training):
