@@ -370,7 +370,12 @@ def test_misspelt_keyword_argument():
     (dict(verbose=3), r"fit: `verbose` must be 'auto', 0, 1 or 2\. Received: verbose=3\."),
     (dict(validation_data=([1, 2],)), r"fit: `validation_data` must be a tuple \(x_val, y_val\)"),
     (dict(validation_split=0.9), r"validation_split=0\.9 of 6 samples leaves an empty training or validation set"),
-    (dict(sample_weight=np.ones(6)), r"fit: `sample_weight` is not supported by convlearn; leave it as None"),
+    (dict(sample_weight=np.ones(5)), r"fit: `sample_weight` must hold one finite weight >= 0 per sample, shape "
+                                     r"\(6,\); got dtype float64 and shape \(5,\)"),
+    (dict(sample_weight=-np.ones(6)), r"`sample_weight` must hold one finite weight >= 0 per sample"),
+    (dict(class_weight=[1, 2]), r"`class_weight` must be a dict \{class index: weight\} for a model with one output"),
+    (dict(steps_per_epoch=3), r"fit: `steps_per_epoch` is for datasets and generators; with arrays"),
+    (dict(validation_steps=0), r"fit: `validation_steps` must be an integer >= 1"),
     (dict(initial_epoch=-1), r"`initial_epoch` must be an integer >= 0"),
 ])
 def test_invalid_fit_arguments(mnist_like, kwargs, message):

@@ -382,7 +382,7 @@ def test_unknown_optimizer_name_lists_valid_names():
     (lambda: optimizers.SGD(momentum=-0.5), ValueError, r"Received: momentum=-0\.5"),
     (lambda: optimizers.Adam(beta_1=1.0), ValueError, r"Adam: `beta_1` must be a number in \[0, 1\)"),
     (lambda: optimizers.Adam(beta_2=2), ValueError, r"Adam: `beta_2` must be a number"),
-    (lambda: optimizers.Adam(epsilon=-1e-7), ValueError, r"Adam: `epsilon` must be a number in \[0, inf\)"),
+    (lambda: optimizers.Adam(epsilon=-1e-7), ValueError, r"Adam: `epsilon` must be a number in \(0, inf\)"),
     (lambda: optimizers.RMSprop(rho=1.0), ValueError, r"RMSprop: `rho` must be a number in \[0, 1\)"),
     (lambda: optimizers.RMSprop(momentum=1.5), ValueError, r"RMSprop: `momentum` must be a number"),
     (lambda: optimizers.RMSprop(epsilon="tiny"), ValueError, r"RMSprop: `epsilon` must be a number"),

@@ -79,4 +79,6 @@ def img_to_array(img, dtype="float32"):
     return _img_to_array(img, dtype=dtype)
 
 
-__all__ = ["Progbar", "clear_session", "img_to_array", "load_img", "set_random_seed", "to_categorical"]
+from .models.data import PyDataset  # noqa: E402  (Keras keeps it in keras.utils)
+
+__all__ = ["Progbar", "PyDataset", "clear_session", "img_to_array", "load_img", "set_random_seed", "to_categorical"]

@@ -299,6 +299,129 @@ def prune_gradients(program, trainable_ids, input_grads=False):
     return Program(steps, program.inputs, program.outputs, needs)
 
 
+# ----------------------------------------------------------------------------
+# BatchNormalization + ReLU, and buffers reused from step to step (training)
+# ----------------------------------------------------------------------------
+
+class NormReLU:
+    """``BatchNormalization`` then a ReLU ``Activation`` layer as one step (training).
+
+    The ReLU works in place on the normalisation's output, an array the step
+    has just made and nothing else holds: one array fewer per call, and the
+    same array gates the gradient on the way back. The normalisation layer
+    itself runs as usual (its moving averages included).
+    """
+
+    def __init__(self, norm, relu):
+        self.norm = norm
+        self.relu = relu
+        self.base_layer = norm
+        self.params = norm.params
+        self.dtype = norm.dtype
+        self.name = f"{norm.name}+{relu.name}"
+
+    def forward(self, x, training=False):
+        out, cache = self.norm.forward(x, training)
+        fast.relu_in_place(out)
+        return out, (cache, out)
+
+    def backward(self, dout, cache):
+        norm_cache, out = cache
+        return self.norm.backward(self.relu.activation.backward(dout, out), norm_cache)
+
+
+def fuse_norm_relu(program):
+    """Run each BatchNormalization directly followed by a ReLU Activation layer as one step."""
+    from ..layers.activation import Activation
+    from ..layers.normalization import BatchNormalization
+
+    readers, steps, i = _readers(program), [], 0
+    old = program.steps
+    while i < len(old):
+        step = old[i]
+        nxt = old[i + 1] if i + 1 < len(old) else None
+        if (nxt is not None and type(step.layer) is BatchNormalization and type(nxt.layer) is Activation
+                and nxt.layer.activation.name == "relu" and nxt.inputs == (step.output,)
+                and readers.get(step.output) == 1 and nxt.training == step.training):
+            steps.append(Step(NormReLU(step.layer, nxt.layer), step.inputs, nxt.output, False, step.training,
+                              step.node))
+            i += 2
+            continue
+        steps.append(step)
+        i += 1
+    return _replace(program, steps)
+
+
+class ConvCall:
+    """A ``Conv2D`` step on the fast kernels, with buffers (the padded input, the
+    im2col matrices) reused from call to call: one plan is used by one thread at a
+    time, like :class:`FusedConvPool`."""
+
+    def __init__(self, layer, need_dx=True):
+        self.base_layer = layer
+        self.params = layer.params
+        self.dtype = layer.dtype
+        self.name = layer.name
+        self.activation = layer.activation
+        self.need_dx = need_dx
+        self._workspace = {}
+
+    def forward(self, x, training=False):
+        layer = self.base_layer
+        z, conv_cache = fast.conv2d_forward(x, layer.params["kernel"], layer.params.get("bias"), layer.strides,
+                                            layer.padding, workspace=self._workspace)      # (N, Ho, Wo, F)
+        out, act_cache = layer.activation.forward(z)
+        return out, (conv_cache, act_cache)
+
+    def backward(self, dout, cache):
+        conv_cache, act_cache = cache
+        dz = self.base_layer.activation.backward(dout, act_cache)
+        dx, dkernel, dbias = fast.conv2d_backward(dz, conv_cache, self.need_dx, workspace=self._workspace)
+        grads = {"kernel": dkernel}
+        if self.base_layer.use_bias:
+            grads["bias"] = dbias
+        return dx, grads
+
+
+class MaxPoolCall:
+    """A ``MaxPooling2D`` step on the fast kernels, with its buffers reused from call to call."""
+
+    def __init__(self, layer):
+        self.base_layer = layer
+        self.params = layer.params
+        self.dtype = layer.dtype
+        self.name = layer.name
+        self._workspace = {}
+
+    def forward(self, x, training=False):
+        layer = self.base_layer
+        return fast.pool2d_forward(x, layer.pool_size, layer.strides, layer.padding, "max",
+                                   workspace=self._workspace)                              # (N, Ho, Wo, C)
+
+    def backward(self, dout, cache):
+        return fast.pool2d_backward(dout, cache, workspace=self._workspace), {}
+
+
+def reuse_buffers(program):
+    """Give each plain Conv2D and MaxPooling2D step buffers of its own, reused from call to call."""
+    from ..layers.conv import Conv2D
+    from ..layers.pooling import MaxPooling2D
+
+    steps = []
+    for step in program.steps:
+        layer = step.layer
+        if isinstance(layer, Call) and not layer.logits:
+            inner, need_dx = layer.base_layer, layer.need_dx
+        else:
+            inner, need_dx = layer, True
+        if type(inner) is Conv2D and not step.as_list:
+            step = Step(ConvCall(inner, need_dx), step.inputs, step.output, False, step.training, step.node)
+        elif type(layer) is MaxPooling2D and not step.as_list:
+            step = Step(MaxPoolCall(layer), step.inputs, step.output, False, step.training, step.node)
+        steps.append(step)
+    return Program(steps, program.inputs, program.outputs, program.needs_grad)
+
+
 def inference_plan(program):
     """The passes for predict/evaluate: BatchNormalization folded, conv + pool fused."""
     if ops.get_kernels() != "fast":
@@ -312,10 +435,12 @@ def training_plan(program, fusable, trainable_ids):
     Returns ``(program, logits)`` (see :func:`logits_outputs`).
     """
     program, logits = logits_outputs(program, fusable)
-    if ops.get_kernels() == "fast":
-        program = fuse_conv_pool(program)
-    return prune_gradients(program, trainable_ids), logits
+    if ops.get_kernels() != "fast":
+        return prune_gradients(program, trainable_ids), logits
+    program = prune_gradients(fuse_norm_relu(fuse_conv_pool(program)), trainable_ids)
+    return reuse_buffers(program), logits
 
 
-__all__ = ["inference_plan", "training_plan", "fold_batch_norm", "fuse_conv_pool", "logits_outputs",
-           "prune_gradients", "FusedConvPool", "FoldedConv", "Call", "base_layer"]
+__all__ = ["inference_plan", "training_plan", "fold_batch_norm", "fuse_conv_pool", "fuse_norm_relu", "logits_outputs",
+           "prune_gradients", "reuse_buffers", "FusedConvPool", "FoldedConv", "Call", "NormReLU", "ConvCall",
+           "MaxPoolCall", "base_layer"]

@@ -32,6 +32,7 @@ from ..callbacks import Callback, CallbackList, History, ProgbarLogger, Terminat
 from ..engine import plan as planning
 from ..engine import run
 from ..engine.schedule import TrainingSchedule, forward_in_chunks
+from .data import BatchSource, is_batch_source, split_batch
 from ..layers.base import shape_str
 from ..ops import parallel
 
@@ -436,10 +437,11 @@ class Trainer:
     # One step
     # ------------------------------------------------------------------
 
-    def _losses(self, outs, ys, logits, metrics, gradients=True):
+    def _losses(self, outs, ys, logits, metrics, weights=None, gradients=True):
         """Total loss, per-output losses and the gradients to start the backward pass with."""
         total, per_output, grads = 0.0, [], []
-        for o, out, y, act, ms in zip(self._outputs_setup, outs, ys, logits, metrics):
+        weights = weights or [None] * len(outs)
+        for o, out, y, act, ms, w in zip(self._outputs_setup, outs, ys, logits, metrics, weights):
             if o.loss is None:
                 per_output.append(None)
                 grads.append(None)
@@ -447,12 +449,12 @@ class Trainer:
             if act is not None:
                 # the output step stopped at its logits; the loss applies the activation once, and
                 # hands the metrics its probabilities when it has them (softmax)
-                value, cache = o.loss.forward(y, None, logits=out)
+                value, cache = o.loss.forward(y, None, logits=out, sample_weight=w)
                 preds = o.loss.predictions(cache) if ms else None
                 if preds is None and ms:
                     preds = act.forward(out)[0]
             else:
-                value, cache = o.loss.forward(y, out)
+                value, cache = o.loss.forward(y, out, sample_weight=w)
                 preds = out
             for m in ms:
                 m.update(y, preds)
@@ -464,11 +466,11 @@ class Trainer:
             grads.append(g if o.weight == 1.0 else g * out.dtype.type(o.weight))
         return total, per_output, grads
 
-    def _train_step(self, xs, ys, metrics, overlap=False):
+    def _train_step(self, xs, ys, metrics, weights=None, overlap=False):
         """One optimizer step on one batch; returns ``(loss, per-output losses)``."""
         schedule = self._schedule
         outs, caches = run.forward(schedule.program, xs)
-        total, per_output, grads = self._losses(outs, ys, self._logits, metrics)
+        total, per_output, grads = self._losses(outs, ys, self._logits, metrics, weights)
         schedule.backward_and_update(caches, grads, overlap=overlap)
         return total, per_output
 
@@ -498,18 +500,28 @@ class Trainer:
 
         Parameters
         ----------
-        x : array, or list/dict of arrays (one per input), shape (N, ...)
+        x : array, or list/dict of arrays (one per input), shape (N, ...); or a dataset,
+            generator, iterator or :class:`~convlearn.utils.PyDataset` of batches
+            ``(x, y)`` or ``(x, y, sample_weight)`` (then ``y`` is None)
         y : labels, or list/dict of them (one per output)
         batch_size : int, default 32
+            For arrays; a source of batches makes its own.
         epochs : int, default 1
         verbose : "auto", 0, 1 or 2
             1 (and "auto"): a progress bar; 2: one line per epoch; 0: silent.
         callbacks : list of Callback, optional
         validation_split : float in [0, 1)
             Fraction of the data, taken from the end before shuffling, held out for validation.
-        validation_data : tuple (x_val, y_val), optional
+        validation_data : tuple (x_val, y_val[, sample_weight]), or a source of batches
         shuffle : bool, default True
+            Shuffle the samples (arrays) or the batch order (a PyDataset) each epoch.
+        class_weight : dict, optional
+            Class index -> weight of its samples' loss (one output).
+        sample_weight : array (N,), optional
+            Weight of each sample's loss (arrays).
         initial_epoch : int, default 0
+        steps_per_epoch, validation_steps : int, optional
+            Batches per epoch from a source of batches (default: all of them).
 
         Returns
         -------
@@ -524,11 +536,6 @@ class Trainer:
             If the loss becomes NaN or infinite; the message names the epoch and step.
         """
         self._require_compiled("fit")
-        unsupported = {"class_weight": class_weight, "sample_weight": sample_weight,
-                       "steps_per_epoch": steps_per_epoch, "validation_steps": validation_steps}
-        for key, value in unsupported.items():
-            if value is not None:
-                raise ValueError(f"fit: `{key}` is not supported by convlearn; leave it as None. Received: {key}={value!r}.")
         batch_size = check_batch_size(batch_size, "fit")
         if validation_batch_size is not None:
             validation_batch_size = check_batch_size(validation_batch_size, "fit", "validation_batch_size")
@@ -536,124 +543,224 @@ class Trainer:
         verbose = check_verbose(verbose, "fit")
         epochs = check_count(epochs, "epochs", "fit", minimum=1)
         initial_epoch = check_count(initial_epoch, "initial_epoch", "fit", minimum=0)
+        steps_per_epoch = None if steps_per_epoch is None else check_count(steps_per_epoch, "steps_per_epoch", "fit", 1)
+        validation_steps = (None if validation_steps is None
+                            else check_count(validation_steps, "validation_steps", "fit", 1))
         if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
             raise ValueError(f"fit: `validation_split` must be a number in [0, 1). Received: validation_split={validation_split!r}.")
-        xs, ys = self._prepare_xy(x, y, "fit")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("fit: `validation_data` must be a tuple (x_val, y_val).")
-            val = self._prepare_xy(validation_data[0], validation_data[1], "fit(validation_data)")
-        elif validation_split:
-            n = len(xs[0])
-            split = int(n * (1 - validation_split))
-            if split == 0 or split == n:
-                raise ValueError(
-                    f"fit: validation_split={validation_split} of {n} samples leaves an empty "
-                    "training or validation set. Use more data or a different split."
-                )
-            val = ([a[split:] for a in xs], [None if b is None else b[split:] for b in ys])
-            xs, ys = [a[:split] for a in xs], [None if b is None else b[:split] for b in ys]
+        if is_batch_source(x):
+            for key, value in (("y", y), ("sample_weight", sample_weight)):
+                if value is not None:
+                    raise ValueError(f"fit: when `x` is a dataset or generator, its batches hold the labels and "
+                                     f"weights, so `{key}` must be None. Received: {key} of type {type(value).__name__}.")
+            if validation_split:
+                raise ValueError("fit: `validation_split` needs arrays; with a dataset or generator, pass "
+                                 "validation_data=<another dataset> instead.")
+            source = BatchSource(x, steps_per_epoch, "fit")
+            steps = source.steps
+
+            def batches(epoch):
+                order_rng = rng if shuffle and source.indexed else None
+                for batch in source.epoch(order_rng):
+                    bx, by, bw = split_batch(batch, "fit", need_y=True)
+                    xs, ys = self._prepare_xy(bx, by, "fit")
+                    yield xs, ys, self._sample_weights(bw, class_weight, ys, "fit")
         else:
-            val = None
-        metrics = self._resolve_metrics(ys)
-        n = len(xs[0])
-        steps = math.ceil(n / batch_size)
+            if steps_per_epoch is not None:
+                raise ValueError(f"fit: `steps_per_epoch` is for datasets and generators; with arrays, the epoch is "
+                                 f"all the samples in batches of batch_size. Received: steps_per_epoch={steps_per_epoch}.")
+            xs, ys = self._prepare_xy(x, y, "fit")
+            ws = self._sample_weights(sample_weight, class_weight, ys, "fit")
+            n = len(xs[0])
+            if validation_split:
+                split = int(n * (1 - validation_split))
+                if split == 0 or split == n:
+                    raise ValueError(
+                        f"fit: validation_split={validation_split} of {n} samples leaves an empty "
+                        "training or validation set. Use more data or a different split."
+                    )
+                validation_data = ([a[split:] for a in xs], [None if b is None else b[split:] for b in ys],
+                                   [None if w is None else w[split:] for w in ws], "prepared")
+                xs, ys, ws = ([a[:split] for a in xs], [None if b is None else b[:split] for b in ys],
+                              [None if w is None else w[:split] for w in ws])
+                n = split
+            steps = math.ceil(n / batch_size)
+            buffers = [np.empty((min(batch_size, n),) + a.shape[1:], dtype=a.dtype) for a in xs]
+
+            def batches(epoch):
+                order = rng.permutation(n) if shuffle else None
+                for step in range(steps):
+                    sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
+                    if order is None:
+                        yield ([a[sl] for a in xs], [None if b is None else b[sl] for b in ys],
+                               [None if w is None else w[sl] for w in ws])
+                        continue
+                    idx = order[sl]
+                    # gather into the same buffers every step: no fresh allocation, and the
+                    # kernels can keep views of them from step to step
+                    yield ([np.take(a, idx, axis=0, out=buf[:len(idx)] if len(idx) < batch_size else buf)
+                            for a, buf in zip(xs, buffers)],
+                           [None if b is None else b[idx] for b in ys], [None if w is None else w[idx] for w in ws])
+
+        validation = self._validation_batches(validation_data, validation_steps,
+                                              validation_batch_size or batch_size)
+        rng = _rng.generator_for(None)                 # (drawn after building: the same initial weights)
         cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=self,
                            verbose=verbose, epochs=epochs, steps=steps)
-        rng = _rng.generator_for(None)
-        buffers = [np.empty((min(batch_size, n),) + a.shape[1:], dtype=a.dtype) for a in xs]
         self.stop_training = False
-        self._schedule = self._training_schedule(min(batch_size, n))
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             # a diverging run raises one clear FloatingPointError below, not a stream of warnings
             try:
-                return self._fit_epochs(cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch,
-                                        shuffle, steps, validation_freq, validation_batch_size, metrics)
+                return self._fit_epochs(cbs, batches, validation, epochs, initial_epoch, steps, validation_freq,
+                                        batch_size)
             finally:
                 self._finish_update()
                 self._schedule = None
 
-    def _fit_epochs(self, cbs, xs, ys, val, rng, buffers, batch_size, epochs, initial_epoch, shuffle, steps,
-                    validation_freq, validation_batch_size, metrics):
-        """The epoch loop of :meth:`fit` (arguments already checked)."""
-        n = len(xs[0])
+    def _fit_epochs(self, cbs, batches, validation, epochs, initial_epoch, steps, validation_freq, batch_size):
+        """The epoch loop of :meth:`fit` (arguments already checked; ``batches(epoch)`` yields the prepared
+        ``(inputs, labels, sample weights)`` of each step)."""
         # The next batch may start while the last update finishes, unless a callback
         # could look at the weights between batches.
         overlap = not any(may_read_weights_between_batches(cb) for cb in cbs)
         cbs.on_train_begin()
-        logs = {}
+        logs, metrics = {}, None
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch)
-            order = rng.permutation(n) if shuffle else None
-            loss_sum, per_sums = 0.0, [0.0] * len(ys)
-            for m in (m for ms in metrics for m in ms):
+            loss_sum, per_sums, seen = 0.0, None, 0
+            for m in (m for ms in metrics or [] for m in ms):
                 m.reset()
-            for step in range(steps):
+            for step, (xb, yb, wb) in enumerate(batches(epoch)):
+                if metrics is None:                      # the first batch: its shapes decide the metrics
+                    metrics = self._resolve_metrics(yb)
+                    self._schedule = self._training_schedule(len(xb[0]))
+                per_sums = per_sums or [0.0] * len(yb)
                 cbs.on_train_batch_begin(step)
-                sl = slice(step * batch_size, min(n, (step + 1) * batch_size))
-                if order is None:
-                    xb, yb = [a[sl] for a in xs], [None if b is None else b[sl] for b in ys]
-                else:
-                    idx = order[sl]
-                    # gather into the same buffers every step: no fresh allocation, and the
-                    # kernels can keep views of them from step to step
-                    xb = [np.take(a, idx, axis=0, out=buf[:len(idx)] if len(idx) < batch_size else buf)
-                          for a, buf in zip(xs, buffers)]
-                    yb = [None if b is None else b[idx] for b in ys]
-                batch_loss, per_output = self._train_step(xb, yb, metrics, overlap=overlap)
-                loss_sum += batch_loss * len(xb[0])
-                per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
-                logs = self._logs(loss_sum, per_sums, min(n, (step + 1) * batch_size), metrics)
+                batch_loss, per_output = self._train_step(xb, yb, metrics, wb, overlap=overlap)
+                count = len(xb[0])
+                seen += count
+                loss_sum += batch_loss * count
+                per_sums = [s + (0.0 if v is None else v * count) for s, v in zip(per_sums, per_output)]
+                logs = self._logs(loss_sum, per_sums, seen, metrics)
                 cbs.on_train_batch_end(step, logs)
                 if not math.isfinite(batch_loss):
                     if self.stop_training:  # a TerminateOnNaN callback asked for a clean stop
                         break
+                    total = f"/{steps}" if steps is not None else ""
                     raise FloatingPointError(
                         f"Training diverged: the loss became {batch_loss} at epoch {epoch + 1}, step "
-                        f"{step + 1}/{steps}. Try a smaller learning rate (now {self.optimizer.learning_rate:g}), "
+                        f"{step + 1}{total}. Try a smaller learning rate (now {self.optimizer.learning_rate:g}), "
                         "check that the inputs are normalised (e.g. x / 255), or use gradient clipping "
                         "(clipnorm=1.0 in the optimizer)."
                     )
                 if self.stop_training:
                     break
             self._finish_update()
-            if val is not None and (epoch + 1) % validation_freq == 0:
-                results = self._evaluate_arrays(val[0], val[1], validation_batch_size or batch_size)
-                self._last_metrics = metrics
+            if seen == 0:                                # a generator that ran out of data: Keras stops too
+                break
+            if validation is not None and (epoch + 1) % validation_freq == 0:
+                results = self._evaluate_batches(validation())
                 logs.update(("val_" + k, v) for k, v in results.items())
+                self._last_metrics = metrics
             cbs.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
         cbs.on_train_end(logs)
         return self.history
 
-    def _evaluate_arrays(self, xs, ys, batch_size, callbacks=None):
-        """Mean loss and metrics over (xs, ys) in batches; no weight changes."""
-        metrics = self._resolve_metrics(ys)
+    def _sample_weights(self, sample_weight, class_weight, ys, owner):
+        """Per output, the weight of each sample's loss (None: all 1), from ``sample_weight`` and ``class_weight``.
+
+        Raises
+        ------
+        ValueError
+            On a weight array of the wrong length, negative or non-finite weights, or a class
+            weight for a model of several outputs.
+        """
+        n = next(len(y) for y in ys if y is not None)
+        weights = [None] * len(ys)
+        if sample_weight is not None:
+            given = sample_weight if isinstance(sample_weight, (list, tuple, dict)) and len(ys) > 1 else \
+                [sample_weight] * len(ys)
+            if isinstance(given, dict):
+                given = [given.get(name) for name in self.output_names]
+            for k, w in enumerate(given):
+                if w is None:
+                    continue
+                w = np.asarray(w)
+                if w.dtype.kind not in "biuf" or w.shape != (n,) or not np.isfinite(w).all() or (w < 0).any():
+                    raise ValueError(
+                        f"{owner}: `sample_weight` must hold one finite weight >= 0 per sample, shape ({n},); "
+                        f"got dtype {w.dtype} and shape {w.shape}."
+                    )
+                weights[k] = w.astype(np.float64, copy=False)
+        if class_weight is not None:
+            if len(ys) != 1 or not isinstance(class_weight, dict):
+                raise ValueError(f"{owner}: `class_weight` must be a dict {{class index: weight}} for a model with "
+                                 f"one output. Received: class_weight={class_weight!r:.100}.")
+            y = ys[0]
+            labels = y.argmax(axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y)).astype(np.int64)
+            table = np.ones(int(max(list(class_weight) + [int(labels.max()) if labels.size else 0])) + 1)
+            for cls, w in class_weight.items():
+                table[int(cls)] = float(w)
+            cw = table[labels]
+            weights[0] = cw if weights[0] is None else weights[0] * cw
+        return weights
+
+    def _validation_batches(self, validation_data, steps, batch_size):
+        """A function giving the validation batches of one pass, or None without validation data."""
+        if validation_data is None:
+            return None
+        if is_batch_source(validation_data):
+            source = BatchSource(validation_data, steps, "fit(validation_data)")
+
+            def from_source():
+                for batch in source.epoch():
+                    bx, by, bw = split_batch(batch, "fit(validation_data)", need_y=True)
+                    xs, ys = self._prepare_xy(bx, by, "fit(validation_data)")
+                    yield xs, ys, self._sample_weights(bw, None, ys, "fit(validation_data)")
+            return from_source
+        if isinstance(validation_data, tuple) and len(validation_data) == 4 and validation_data[3] == "prepared":
+            xs, ys, ws = validation_data[:3]
+        else:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("fit: `validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+                                 "sample_weight), or a dataset.")
+            xs, ys = self._prepare_xy(validation_data[0], validation_data[1], "fit(validation_data)")
+            ws = self._sample_weights(validation_data[2] if len(validation_data) == 3 else None, None, ys,
+                                      "fit(validation_data)")
+        return lambda: _array_batches(xs, ys, ws, batch_size)
+
+    def _evaluate_batches(self, batches, callbacks=None):
+        """Mean loss and metrics over prepared batches ``(inputs, labels, weights)``; no weight changes."""
         key, program = self._borrow_evaluation_plan()
+        metrics = None
         try:
-            n = len(xs[0])
-            loss_sum, per_sums = 0.0, [0.0] * len(ys)
-            for step, start in enumerate(range(0, n, batch_size)):
+            loss_sum, per_sums, seen = 0.0, None, 0
+            for step, (xb, yb, wb) in enumerate(batches):
+                if metrics is None:
+                    metrics = self._resolve_metrics(yb)
+                    per_sums = [0.0] * len(yb)
                 if callbacks is not None:
                     callbacks.on_test_batch_begin(step)
-                xb = [a[start:start + batch_size] for a in xs]
-                yb = [None if b is None else b[start:start + batch_size] for b in ys]
                 outs = run.forward(program, xb)[0]
-                total, per_output, _ = self._losses(outs, yb, program.logits, metrics, gradients=False)
-                loss_sum += total * len(xb[0])
-                per_sums = [s + (0.0 if v is None else v * len(xb[0])) for s, v in zip(per_sums, per_output)]
+                total, per_output, _ = self._losses(outs, yb, program.logits, metrics, wb, gradients=False)
+                count = len(xb[0])
+                seen += count
+                loss_sum += total * count
+                per_sums = [s + (0.0 if v is None else v * count) for s, v in zip(per_sums, per_output)]
                 if callbacks is not None:
-                    callbacks.on_test_batch_end(step, self._logs(loss_sum, per_sums, min(n, start + batch_size),
-                                                                 metrics))
-            return self._logs(loss_sum, per_sums, n, metrics)
+                    callbacks.on_test_batch_end(step, self._logs(loss_sum, per_sums, seen, metrics))
+            if metrics is None:
+                raise ValueError("evaluate: the data gave no batch at all; nothing to evaluate.")
+            return self._logs(loss_sum, per_sums, seen, metrics)
         finally:
             self._plans.give_back(key, program)
 
     @model_call("read")
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
-        """Loss (and metrics) on test data.
+        """Loss (and metrics) on test data: arrays, or a dataset or generator of ``(x, y)`` batches.
 
         Returns
         -------
@@ -662,15 +769,34 @@ class Trainer:
             (``{"loss": ..., "accuracy": ...}`` with ``return_dict=True``).
         """
         self._require_compiled("evaluate")
-        if sample_weight is not None or steps is not None:
-            raise ValueError("evaluate: `sample_weight` and `steps` are not supported by convlearn; leave them as None.")
         batch_size = check_batch_size(batch_size, "evaluate")
         verbose = check_verbose(verbose, "evaluate")
-        xs, ys = self._prepare_xy(x, y, "evaluate")
-        steps = math.ceil(len(xs[0]) / batch_size)
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1, steps=steps)
+        steps = None if steps is None else check_count(steps, "steps", "evaluate", 1)
+        if is_batch_source(x):
+            if y is not None or sample_weight is not None:
+                raise ValueError("evaluate: when `x` is a dataset or generator, its batches hold the labels, so "
+                                 "`y` and `sample_weight` must be None.")
+            source = BatchSource(x, steps, "evaluate")
+            total_steps = source.steps
+
+            def batches():
+                for batch in source.epoch():
+                    bx, by, bw = split_batch(batch, "evaluate", need_y=True)
+                    xs, ys = self._prepare_xy(bx, by, "evaluate")
+                    yield xs, ys, self._sample_weights(bw, None, ys, "evaluate")
+            data = batches()
+        else:
+            if steps is not None:
+                raise ValueError("evaluate: `steps` is for datasets and generators; with arrays, every sample is "
+                                 "evaluated in batches of batch_size.")
+            xs, ys = self._prepare_xy(x, y, "evaluate")
+            ws = self._sample_weights(sample_weight, None, ys, "evaluate")
+            total_steps = math.ceil(len(xs[0]) / batch_size)
+            data = _array_batches(xs, ys, ws, batch_size)
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+                           steps=total_steps)
         cbs.on_test_begin()
-        results = self._evaluate_arrays(xs, ys, batch_size, cbs)
+        results = self._evaluate_batches(data, cbs)
         cbs.on_test_end(results)
         if return_dict:
             return results
@@ -681,10 +807,11 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Outputs of the model for ``x`` (class probabilities for the guide's model).
 
-        Each sample's output depends on that sample only, so convlearn runs
-        several batches of ``batch_size`` through the layers together (up to
-        256 samples at a time): fewer, larger matrix products, the same
-        outputs. The progress bar and the batch callbacks still count batches
+        ``x`` is arrays, or a dataset or generator of batches (``x``, or ``(x, ...)``
+        whose first item is the inputs). Each sample's output depends on that sample
+        only, so convlearn runs several batches of ``batch_size`` through the layers
+        together (up to 256 samples at a time): fewer, larger matrix products, the
+        same outputs. The progress bar and the batch callbacks still count batches
         of ``batch_size``.
 
         Returns
@@ -692,10 +819,14 @@ class Trainer:
         ndarray, float32, or a list/dict of them for a model with several outputs
             Shape ``(N,) + output_shape[1:]``, e.g. (N, 10).
         """
-        if steps is not None:
-            raise ValueError("predict: `steps` is not supported by convlearn; leave it as None.")
         batch_size = check_batch_size(batch_size, "predict")
         verbose = check_verbose(verbose, "predict")
+        steps = None if steps is None else check_count(steps, "steps", "predict", 1)
+        if is_batch_source(x):
+            return self._predict_source(BatchSource(x, steps, "predict"), verbose, callbacks)
+        if steps is not None:
+            raise ValueError("predict: `steps` is for datasets and generators; with arrays, every sample is "
+                             "predicted.")
         xs = self._prepare_x(x, "predict")
         n = len(xs[0])
         steps = math.ceil(n / batch_size)
@@ -721,6 +852,29 @@ class Trainer:
         cbs.on_predict_end()
         return self._output_structure(outputs)
 
+    def _predict_source(self, source, verbose, callbacks):
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=self, verbose=verbose, epochs=1,
+                           steps=source.steps)
+        cbs.on_predict_begin()
+        parts = []
+        key, program = None, None
+        try:
+            for step, batch in enumerate(source.epoch()):
+                cbs.on_predict_batch_begin(step)
+                bx = batch[0] if isinstance(batch, tuple) else batch
+                xs = self._prepare_x(bx, "predict")
+                if program is None:
+                    key, program = self._borrow_inference_plan()
+                parts.append(forward_in_chunks(program, xs))
+                cbs.on_predict_batch_end(step, {})
+        finally:
+            if program is not None:
+                self._plans.give_back(key, program)
+        cbs.on_predict_end()
+        if not parts:
+            raise ValueError("predict: the data gave no batch at all; nothing to predict.")
+        return self._output_structure([np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))])
+
     def _forward_arrays(self, x, owner):
         """Inference on arrays, as ``model(x)`` does: the output structure."""
         xs = self._prepare_x(x, owner)
@@ -736,14 +890,15 @@ class Trainer:
         return self._forward_arrays(x, "predict_on_batch")
 
     @model_call("train")
-    def train_on_batch(self, x, y, return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One optimizer step on one batch; returns the loss (and metrics) of that batch."""
         self._require_compiled("train_on_batch")
         xs, ys = self._prepare_xy(x, y, "train_on_batch")
+        ws = self._sample_weights(sample_weight, class_weight, ys, "train_on_batch")
         metrics = self._resolve_metrics(ys)
         self._schedule = self._training_schedule(len(xs[0]))
         try:
-            loss, per_output = self._train_step(xs, ys, metrics)
+            loss, per_output = self._train_step(xs, ys, metrics, ws)
         finally:
             self._finish_update()
             self._schedule = None
@@ -754,12 +909,12 @@ class Trainer:
         return values[0] if len(values) == 1 else values
 
     @model_call("read")
-    def test_on_batch(self, x, y, return_dict=False):
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         """Loss (and metrics) on one batch."""
-        xs = x if not isinstance(x, np.ndarray) else x
-        n = len(np.asarray(xs if not isinstance(xs, dict) else next(iter(xs.values())))
-                if not isinstance(xs, (list, tuple)) else xs[0])
-        return self.evaluate(x, y, batch_size=max(1, n), verbose=0, return_dict=return_dict)
+        first = _structure_to_list(x, self.input_names, "x", "test_on_batch", "input")[0] if self.built else x
+        n = len(np.asarray(first)) if np.ndim(first) else 1
+        return self.evaluate(x, y, batch_size=max(1, n), sample_weight=sample_weight, verbose=0,
+                             return_dict=return_dict)
 
 
 # ----------------------------------------------------------------------
@@ -785,6 +940,13 @@ def _deserialize_structure(value, one):
     if isinstance(value, list):
         return [_deserialize_structure(v, one) for v in value]
     return one(value)
+
+
+def _array_batches(xs, ys, ws, batch_size):
+    """Prepared ``(inputs, labels, weights)`` batches of arrays, in order."""
+    for start in range(0, len(xs[0]), batch_size):
+        sl = slice(start, start + batch_size)
+        yield [a[sl] for a in xs], [None if b is None else b[sl] for b in ys], [None if w is None else w[sl] for w in ws]
 
 
 def _is_nested(metrics):

@@ -402,6 +402,15 @@ def pool2d_backward(dout, cache, workspace=None):
     return _crop(dxp, pads, x_shape[1], x_shape[2])                  # (N, H, W, C)
 
 
+def relu_in_place(a):
+    """``a[...] = max(a, 0)``, the ReLU of an array nothing else holds, without making a new one.
+
+    Returns ``a``, whose positive cells are where a gradient passes (as the cache of
+    :class:`convlearn.activations.ReLU`).
+    """
+    return np.maximum(a, a.dtype.type(0), out=a)
+
+
 # ----------------------------------------------------------------------------
 # Dense (fully connected)
 # ----------------------------------------------------------------------------
