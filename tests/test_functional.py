@@ -238,3 +238,15 @@ def test_summary_counts_non_trainable_weights(capsys):
     model.summary(show_trainable=True)
     text = capsys.readouterr().out
     assert "Trainable params: 4 " in text and "Non-trainable params: 4 " in text and "Trainable" in text
+
+
+def test_model_input_and_output_for_transfer_learning(rng):
+    """The pattern of fine-tuning tutorials: a new head on base_model.output."""
+    base_in = keras.Input((8, 8, 1))
+    base = keras.Model(base_in, layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3)(base_in)))
+    assert base.input is base.inputs[0] and base.output is base.outputs[0]
+    model = keras.Model(base.input, layers.Dense(2, activation="softmax")(base.output))
+    assert model.count_params() == base.count_params() + 10
+    x = rng.random((3, 8, 8, 1), dtype=np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model.layers[-1](base.predict(x, verbose=0)), rtol=1e-6)
+    assert two_in_two_out().input[1].name == "meta"

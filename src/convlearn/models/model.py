@@ -187,6 +187,18 @@ class Model(Trainer, Layer):
         return list(self._graph_for(False).outputs)
 
     @property
+    def input(self):
+        """The model's input tensor (a list when it has several), like Keras's ``model.input``."""
+        inputs = self.inputs
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self):
+        """The model's output tensor (a list when it has several), like Keras's ``model.output``."""
+        outputs = self.outputs
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    @property
     def input_names(self):
         return [t.node.layer.name for t in self.inputs]
 
