@@ -21,6 +21,7 @@ Rules kept by the catalogue (and checked by the tests):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import string
@@ -29,6 +30,8 @@ from typing import Mapping
 __all__ = [
     "LANGS",
     "CATALOGUE",
+    "MESSAGES_DIR",
+    "load_messages",
     "ZH_LATIN_ALLOWED",
     "resolve_lang",
     "tr",
@@ -48,7 +51,7 @@ LANGS = ("en", "zh")
 #: softmax appear only in its code; CNN, RGB, Keras, TensorFlow, Python, NumPy, MNIST), the file
 #: formats PNG and GIF, the text encoding UTF-8, and the function names of formulas (max, exp).
 ZH_LATIN_ALLOWED = frozenset(
-    {"ReLU", "softmax", "CNN", "RGB", "PNG", "GIF", "Keras", "TensorFlow", "Python", "NumPy", "MNIST", "UTF", "max", "exp"}
+    {"ReLU", "softmax", "CNN", "RGB", "PNG", "GIF", "Keras", "TensorFlow", "Python", "NumPy", "MNIST", "UTF", "max", "exp", "log"}
 )
 
 # key: {"en": ..., "zh": ...}.  Placeholders use str.format names.
@@ -1032,6 +1035,38 @@ FONT_FILE = FONT_FILES["Regular"]
 
 #: Characters the figures draw besides the catalogue's (operators, arrows, bars).
 FIGURE_SYMBOLS = "⊙×−→←↑↓Σ·…–—÷≈█▶●○■□%‰“”‘’（）：；，。、"
+
+#: Folder of the catalogue's data files: ``messages/*.json``, each ``{key: {"en": ..., "zh": ...}}``
+#: (the backward walk-through's sentences, the web app's labels).
+MESSAGES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "messages")
+
+
+def load_messages(folder: str = MESSAGES_DIR) -> dict[str, dict[str, str]]:
+    """Read every ``*.json`` message file of ``folder`` (sorted by name) into one dict.
+
+    Raises
+    ------
+    ValueError
+        If a file is not a JSON object of ``{key: {"en": text, "zh": text}}``, or a key is
+        defined twice.
+    """
+    merged: dict[str, dict[str, str]] = {}
+    names = sorted(n for n in os.listdir(folder) if n.endswith(".json")) if os.path.isdir(folder) else []
+    for name in names:
+        with open(os.path.join(folder, name), encoding="utf-8") as fh:
+            data = json.load(fh)
+        if not isinstance(data, dict):
+            raise ValueError(f"{name}: a message file holds one JSON object of key -> {{lang: text}}.")
+        for key, texts in data.items():
+            if key in merged or key in _MESSAGES:
+                raise ValueError(f"{name}: message {key!r} is defined twice.")
+            if not isinstance(texts, dict) or set(texts) != set(LANGS) or not all(isinstance(t, str) for t in texts.values()):
+                raise ValueError(f"{name}: message {key!r} needs a text for each of {LANGS}; got {texts!r:.80}.")
+            merged[key] = texts
+    return merged
+
+
+_MESSAGES.update(load_messages())
 
 #: ``CATALOGUE[lang][key]`` -> template.
 CATALOGUE: dict[str, dict[str, str]] = {lang: {k: v[lang] for k, v in _MESSAGES.items()} for lang in LANGS}

@@ -38,6 +38,8 @@ __all__ = [
     "dense_figure",
     "softmax_figure",
     "guide_figure",
+    "new_figure",
+    "figure_fonts",
     "save_png",
     "save_guide_figures",
     "write_atomic",
@@ -112,13 +114,22 @@ def _families(lang: str) -> list[str]:
 
 def _new_figure(kind: str, lang: str) -> Any:
     """A blank Agg figure of the size registered for ``kind``, using the fonts of ``lang``."""
+    return new_figure(FIGURE_SIZES[kind], lang)
+
+
+def new_figure(size: tuple[float, float], lang: str) -> Any:
+    """A blank Agg figure of ``size`` inches whose text uses the fonts of ``lang``.
+
+    Save it with :func:`save_png`, which draws its text with the same fonts (the shipped CJK
+    subset for Chinese).  Raises ImportError without matplotlib.
+    """
     matplotlib = _mpl()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     families = _families(lang)
     with matplotlib.rc_context({"font.family": families, "axes.unicode_minus": False}):
-        fig = Figure(figsize=FIGURE_SIZES[kind], facecolor="white")
+        fig = Figure(figsize=size, facecolor="white")
     FigureCanvasAgg(fig)
     fig._convlearn_families = families  # type: ignore[attr-defined]
     return fig
@@ -141,6 +152,11 @@ class _Fonts:
 
     def __exit__(self, *exc: Any) -> None:
         self._ctx.__exit__(*exc)
+
+
+def figure_fonts(fig: Any) -> Any:
+    """Context manager: text drawn inside it on ``fig`` (made by :func:`new_figure`) gets its fonts."""
+    return _Fonts(fig)
 
 
 def save_png(fig: Any, path: str | os.PathLike, dpi: int = 100) -> str:

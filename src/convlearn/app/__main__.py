@@ -1,0 +1,7 @@
+"""``python -m convlearn.app [MODEL]``: the same as ``convlearn app``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
