@@ -349,7 +349,7 @@ def test_evaluate_missing_and_broken_model_files(capsys, tmp_path):
     assert_usage_error(code, err, r"cannot load the model '.*junk\.keras': .*not a convlearn model file")
     (tmp_path / "folder.keras").mkdir()
     code, _, err = run(capsys, "evaluate", tmp_path / "folder.keras")
-    assert_usage_error(code, err, r"no model file at '.*folder\.keras'")
+    assert_usage_error(code, err, r"cannot load the model '.*folder\.keras': .* is a folder, not a model file")
 
 
 def test_evaluate_needs_a_compiled_model(capsys, tmp_path):

@@ -344,8 +344,10 @@ class _CreatesAFile:
         return (pathlib.Path.touch, (self.path,))
 
 
-def malicious_npz(marker):
-    return npz_bytes(np.array([_CreatesAFile(marker)], dtype=object), allow_pickle=True)
+def malicious_npz(marker, count=1):
+    """``count`` arrays, the first an object array whose unpickling creates ``marker``."""
+    payload = np.array([_CreatesAFile(marker)], dtype=object)
+    return npz_bytes(payload, *[np.zeros(1)] * (count - 1), allow_pickle=True)
 
 
 def test_the_malicious_payload_is_live(tmp_path):
@@ -360,7 +362,9 @@ def test_the_malicious_payload_is_live(tmp_path):
 def test_pickled_object_array_in_a_model_file_is_refused(trained, tmp_path, member):
     _, path, _ = trained
     marker = tmp_path / "pwned"
-    bad = with_members(path, tmp_path / "bad.keras", **{member.replace(".", "__"): malicious_npz(marker)})
+    with zipfile.ZipFile(io.BytesIO(read_members(path)[member])) as npz:
+        count = len(npz.namelist())                                    # as many arrays as the real member
+    bad = with_members(path, tmp_path / "bad.keras", **{member.replace(".", "__"): malicious_npz(marker, count)})
     with pytest.raises(ValueError, match="Object arrays .pickle. are never loaded"):
         load_model(bad)
     assert not marker.exists()
@@ -368,8 +372,9 @@ def test_pickled_object_array_in_a_model_file_is_refused(trained, tmp_path, memb
 
 def test_pickled_object_array_in_a_weights_file_is_refused(tmp_path):
     marker = tmp_path / "pwned"
-    (tmp_path / "bad.weights.npz").write_bytes(malicious_npz(marker))
-    with pytest.raises(ValueError, match="is not a valid weights file"):
+    (tmp_path / "bad.weights.npz").write_bytes(malicious_npz(marker, count=4))
+    with pytest.raises(ValueError, match=r"bad\.weights\.npz.* \(array '0000\.npy'\) holds an array of Python "
+                                         r"objects \(dtype object\)\. Object arrays \(pickle\) are never loaded"):
         small_cnn().load_weights(tmp_path / "bad.weights.npz")
     assert not marker.exists()
 

@@ -8,31 +8,60 @@ A ``.keras`` file written by convlearn holds:
 - ``model.weights.npz``: the weights, in :meth:`Sequential.get_weights` order;
 - ``optimizer.npz``: the optimizer's state (step count, momenta), to resume training.
 
-Arrays are read with ``allow_pickle=False`` and every part is checked, so a
-corrupted, truncated or hostile file gives a clear error and executes nothing.
+Nothing is unpickled and every part is checked, so a corrupted, truncated or
+hostile file gives a clear error and executes nothing. Reading is bounded before
+anything large is allocated (see :mod:`convlearn._limits`): zip members are
+inflated in chunks and refused past the size the model needs, every array's
+``.npy`` header (shape, dtype) is checked against the model's weights before
+its data are read, member names must be unique, and the weights that the config
+asks for are counted as the layers are built, refused past ``max_weights``
+(50 million by default: 200 MB in float32). So a file of a few kB, or a
+megabyte of compressed zeros, cannot make loading allocate more than the model
+it describes needs: its weights, one of the file's arrays at a time, and (when
+compiled) the optimizer's state.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
 import os
 import warnings
 import zipfile
-import zlib
 
 import numpy as np
 
 from . import __version__
-from ._io import atomic_write_bytes
+from ._io import as_path, atomic_write_bytes, check_regular_file
+from ._limits import (
+    DEFAULT_MAX_WEIGHTS,
+    FileError,
+    NpzArrays,
+    all_finite,
+    check_max_weights,
+    member_name,
+    open_zip,
+    read_member,
+    spool_member,
+    weight_budget,
+)
 from .layers import LAYERS, Layer
+
+__all__ = ["DEFAULT_MAX_WEIGHTS", "load_model", "load_weights", "save_model", "save_weights"]
 
 FORMAT = "convlearn-model"
 FORMAT_VERSION = 1
-_MAX_JSON_BYTES = 16 * 2**20          # a config is a few kB; refuse absurd sizes
-_MAX_ARRAY_BYTES = 4 * 2**30          # refuse zip members that would inflate past this
-_NPZ_SLACK = 2**20                    # room for the npz and .npy headers around the raw arrays
+_MAX_METADATA_BYTES = 2**16           # metadata.json is a line
+_MAX_CONFIG_BYTES = 4 * 2**20         # a config is a few kB; refuse absurd sizes (JSON takes ~20x in Python)
+_NPZ_SLACK = 2**20                    # room for the zip and .npy headers around the raw arrays
+_PER_ARRAY_SLACK = 1024               # one member's zip and .npy headers
+_MAX_ITEMSIZE = 8                     # arrays are read as float16, float32 or float64 (int64 step count)
 _MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
+_WEIGHTS_LAYOUT = ("the way save_weights writes weights (one array per weight, in model.get_weights() order; "
+                   "write it with model.save_weights('model.weights.npz'), or load the arrays yourself and "
+                   "call model.set_weights([...]))")
 
 
 # ---------------------------------------------------------------------------
@@ -42,18 +71,18 @@ _MEMBERS = ("metadata.json", "config.json", "model.weights.npz")
 def _npz_bytes(arrays):
     buf = io.BytesIO()
     # np.asarray, not np.ascontiguousarray: the latter turns a 0-d array (the step count) into shape (1,)
-    np.savez(buf, **{f"{i:04d}": np.asarray(a) for i, a in enumerate(arrays)})
+    np.savez(buf, **{member_name(i).removesuffix(".npy"): np.asarray(a) for i, a in enumerate(arrays)})
     return buf.getvalue()
 
 
 def _check_target(filepath, suffixes, what, example, overwrite):
-    path = os.fspath(filepath)
-    if not isinstance(path, str) or not path:
-        raise ValueError(f"{what}: `filepath` must be a file name such as {example!r}; got {filepath!r}.")
+    path = as_path(filepath, what)
     if not path.endswith(suffixes):
         raise ValueError(
             f"{what}: the file name must end with {' or '.join(suffixes)}; got {path!r}. Use e.g. {example!r}."
         )
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{what}: {path!r} is a folder. Give a file name such as {example!r}.")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{what}: {path!r} exists and overwrite=False. Choose another name or pass overwrite=True.")
     return path
@@ -108,57 +137,88 @@ def save_weights(model, filepath, overwrite=True):
 # ---------------------------------------------------------------------------
 
 class _Archive:
-    """Checked access to the members of a model file."""
+    """Checked, bounded access to the members of a model file; a context manager that closes it all."""
 
     def __init__(self, path):
         self.path = path
-        try:
-            self.zf = zipfile.ZipFile(path)
-        # RuntimeError (NotImplementedError): a damaged header claiming an unknown zip version
-        except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError):
-            raise ValueError(
-                f"{path!r} is not a convlearn model file, or it is corrupted or truncated "
-                "(not a valid zip archive). Save it again with model.save('model.keras')."
-            ) from None
+        self.label = repr(path)
+        self.zf = open_zip(path, self.label, (
+            f"{path!r} is not a convlearn model file, or it is corrupted or truncated (not a valid zip "
+            "archive). Save it again with model.save('model.keras')."))
         self.names = set(self.zf.namelist())
+        self._open = contextlib.ExitStack()
+        self._open.callback(self.zf.close)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._open.close()
 
     def read(self, name, limit):
         if name not in self.names:
-            raise ValueError(f"{self.path!r} is not a complete convlearn model file: '{name}' is missing.")
-        info = self.zf.getinfo(name)
-        if info.file_size > limit:
-            raise ValueError(
-                f"{self.path!r}: member '{name}' would inflate to {info.file_size} bytes, more than the "
-                f"{limit}-byte limit; refusing to load it."
-            )
-        try:
-            return self.zf.read(name)
-        # zlib.error: damaged compressed data; RuntimeError (NotImplementedError included):
-        # flipped flag bits that claim encryption or an unknown compression method
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, zlib.error) as exc:
-            raise ValueError(f"{self.path!r} is corrupted: cannot read '{name}' ({exc}).") from None
+            raise FileError(f"{self.label} is not a complete convlearn model file: '{name}' is missing.")
+        return read_member(self.zf, name, limit, self.label)
 
-    def json(self, name):
+    def json(self, name, limit):
         try:
-            return json.loads(self.read(name, _MAX_JSON_BYTES).decode("utf-8"))
+            return json.loads(self.read(name, limit).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise ValueError(f"{self.path!r} is corrupted: '{name}' is not valid JSON ({exc}).") from None
+            raise FileError(f"{self.label} is corrupted: '{name}' is not valid JSON ({exc}).") from None
 
-    def arrays(self, name, limit=_MAX_ARRAY_BYTES):
-        data = self.read(name, limit)
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-                keys = sorted(npz.files)
-                if keys != [f"{i:04d}" for i in range(len(keys))]:
-                    raise ValueError("unexpected array names")
-                return [npz[k] for k in keys]
-        except ValueError as exc:
-            raise ValueError(
-                f"{self.path!r}: '{name}' is not a valid array archive ({exc}). Object arrays (pickle) are "
-                "never loaded."
-            ) from None
-        except (OSError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ValueError(f"{self.path!r} is corrupted: cannot read the arrays in '{name}' ({exc}).") from None
+    def arrays(self, name, limit, check, layout):
+        """The arrays of the ``.npz`` member ``name`` (at most ``limit`` bytes), read lazily and checked."""
+        if name not in self.names:
+            raise FileError(f"{self.label} is not a complete convlearn model file: '{name}' is missing.")
+        spooled = self._open.enter_context(spool_member(self.zf, name, limit, self.label))
+        label = f"{self.label}: '{name}'"
+        npz = self._open.enter_context(open_zip(spooled, label, f"{label} is not a valid array archive "
+                                                               "(not a zip of .npy arrays)."))
+        return NpzArrays(npz, label, check, layout)
+
+
+def _npz_limit(shapes):
+    """The most bytes an .npz of arrays of ``shapes`` may take (float64 data, headers, slack)."""
+    return sum(_MAX_ITEMSIZE * math.prod(s) + _PER_ARRAY_SLACK for s in shapes) + _NPZ_SLACK
+
+
+def _weights_check(expected, label):
+    """The check of :class:`NpzArrays` for the weights ``expected`` (a list of arrays)."""
+    def check(i, header):
+        want = expected[i]
+        if header.shape != want.shape or header.dtype.kind != "f" or header.dtype.itemsize > _MAX_ITEMSIZE:
+            raise FileError(f"{label}: weight array {i} has shape {header.shape} and dtype {header.dtype}; "
+                            f"the model needs shape {want.shape} ({want.dtype}).")
+    return check
+
+
+def _weight_arrays(npz, expected, path):
+    """The weight arrays of ``npz`` (an NpzArrays) one at a time, checked: count, shapes, dtypes, finite values."""
+    if len(npz) != len(expected):
+        raise FileError(f"{path!r} holds {len(npz)} weight arrays; the model needs {len(expected)}.")
+    for i, saved in enumerate(npz):
+        if not all_finite(saved):
+            raise FileError(f"{path!r}: weight array {i} contains NaN or infinite values.")
+        yield saved
+
+
+def _optimizer_check(params, slot_names, label):
+    """The check of :class:`NpzArrays` for what ``Optimizer.get_state`` writes: the step count, then
+    one array per slot name per trainable weight."""
+    def check(i, header):
+        kind, itemsize = header.dtype.kind, header.dtype.itemsize
+        if i == 0:
+            if math.prod(header.shape) != 1 or kind not in "iu" or itemsize > _MAX_ITEMSIZE:
+                raise FileError(f"{label}: the step count must be one integer; array 0 has shape {header.shape} "
+                                f"and dtype {header.dtype}.")
+            return
+        k = (i - 1) // len(slot_names) if slot_names else len(params)
+        if k >= len(params):
+            raise FileError(f"{label} holds more arrays than the optimizer's state has.")
+        if header.shape != params[k].shape or kind != "f" or itemsize > _MAX_ITEMSIZE:
+            raise FileError(f"{label}: array {i} has shape {header.shape} and dtype {header.dtype}; the "
+                            f"optimizer state of weight {k} has shape {params[k].shape} ({params[k].dtype}).")
+    return check
 
 
 def layer_from_config(item, custom_objects=None):
@@ -181,6 +241,8 @@ def layer_from_config(item, custom_objects=None):
         if custom_objects and "custom_objects" in _parameters(cls.from_config):
             return cls.from_config(dict(item["config"]), custom_objects=custom_objects)
         return cls.from_config(dict(item["config"]))
+    except FileError:   # the weight budget: its message is the one to show, not wrapped in each layer's
+        raise
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"Invalid configuration for layer {name!r}: {exc}") from None
 
@@ -189,13 +251,6 @@ def _parameters(function):
     import inspect
 
     return inspect.signature(function).parameters
-
-
-def _open(filepath):
-    path = os.fspath(filepath)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No model file at {path!r}. Check the path; models are saved with model.save('model.keras').")
-    return _Archive(path)
 
 
 def check_custom_objects(custom_objects):
@@ -220,53 +275,113 @@ def check_custom_objects(custom_objects):
     return dict(custom_objects)
 
 
-def load_model(filepath, compile=True, custom_objects=None):
-    """Read a model written by :func:`save_model`."""
+def _open_model_file(filepath, what):
+    path = as_path(filepath, what)
+    check_regular_file(path, "model file")
+    return _Archive(path)
+
+
+def load_model(filepath, compile=True, custom_objects=None, max_weights=None):
+    """Read a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    filepath : str, bytes or os.PathLike
+        A ``.keras`` file.
+    compile : bool, default True
+        Restore the compile settings and the optimizer's state.
+    custom_objects : dict, optional
+        Class name -> your own Layer or Model class, for the classes in the file
+        that are not convlearn's.
+    max_weights : int, optional
+        The most weights (numbers) the file's model may have; default
+        :data:`DEFAULT_MAX_WEIGHTS`, 50 million (200 MB in float32). Pass a larger
+        number for a larger model from a file you trust.
+
+    Loading allocates the model's weights and one of the file's arrays at a
+    time, plus the optimizer's state with ``compile=True`` (Adam: two copies of
+    the trainable weights); the weights are counted as the layers are built and
+    the load is refused past ``max_weights``, before they are allocated.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``filepath``.
+    ValueError
+        If it is not a regular file, not a convlearn model, is corrupted or
+        truncated, or asks for more than ``max_weights`` weights.
+    """
     custom_objects = check_custom_objects(custom_objects)
-    archive = _open(filepath)
-    with archive.zf:
-        meta = archive.json("metadata.json")
+    max_weights = check_max_weights(max_weights)
+    with _open_model_file(filepath, "load_model") as archive:
+        path = archive.path
+        meta = archive.json("metadata.json", _MAX_METADATA_BYTES)
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ValueError(f"{archive.path!r} is not a convlearn model file (unknown format {meta!r:.100}).")
+            raise ValueError(f"{path!r} is not a convlearn model file (unknown format {meta!r:.100}).")
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(
-                f"{archive.path!r} uses format version {meta.get('format_version')!r}; this convlearn reads "
+                f"{path!r} uses format version {meta.get('format_version')!r}; this convlearn reads "
                 f"version {FORMAT_VERSION}. Upgrade convlearn."
             )
         unexpected = archive.names - set(_MEMBERS) - {"optimizer.npz"}
         if unexpected:
             # e.g. a damaged member name: loading on would silently drop that part
             raise ValueError(
-                f"{archive.path!r} is corrupted or not written by convlearn: unexpected member(s) "
+                f"{path!r} is corrupted or not written by convlearn: unexpected member(s) "
                 f"{sorted(unexpected)!r:.200}."
             )
-        config = archive.json("config.json")
+        config = archive.json("config.json", _MAX_CONFIG_BYTES)
         if not isinstance(config, dict):
-            raise ValueError(f"{archive.path!r} is corrupted: config.json is not an object.")
-        model = layer_from_config({"class_name": config.get("class_name"), "config": config.get("config")},
-                                  custom_objects)
-        if not model.built and isinstance(config.get("input_shape"), list):
-            model.build_for(_shape_from_json(config["input_shape"]))
+            raise ValueError(f"{path!r} is corrupted: config.json is not an object.")
+        model = _rebuild(config, custom_objects, max_weights, path)
         if not model.built:
-            raise ValueError(f"{archive.path!r}: the saved model has no input shape, so it cannot be rebuilt.")
-        # The weights cannot be larger than the model that holds them (plus the npz headers):
-        # a member claiming more is damaged or hostile and is not inflated.
-        weight_bytes = sum(w.nbytes for w in model.weights)
-        _assign_weights(model, archive.arrays("model.weights.npz", weight_bytes + _NPZ_SLACK), archive.path)
+            raise ValueError(f"{path!r}: the saved model has no input shape, so it cannot be rebuilt.")
+        expected = model.weights
+        npz = archive.arrays("model.weights.npz", _npz_limit([w.shape for w in expected]),
+                             _weights_check(expected, repr(path)), "as convlearn writes a model's weights")
+        for target, saved in zip(expected, _weight_arrays(npz, expected, path)):
+            target[...] = saved     # a fresh model, thrown away on failure: no copy of all the weights is kept
         compile_config = config.get("compile_config")
         if compile and isinstance(compile_config, dict):
             try:
                 model.compile_from_config(compile_config)
             except (TypeError, ValueError, KeyError) as exc:
-                raise ValueError(f"{archive.path!r}: invalid compile settings ({exc}).") from None
+                raise ValueError(f"{path!r}: invalid compile settings ({exc}).") from None
             if "optimizer.npz" in archive.names:
-                params = model.compiled_trainable_weights
-                try:
-                    limit = (1 + len(model.optimizer.slot_names)) * weight_bytes + _NPZ_SLACK
-                    model.optimizer.set_state(archive.arrays("optimizer.npz", limit), params)
-                except ValueError as exc:
-                    raise ValueError(f"{archive.path!r}: optimizer state does not match the model ({exc}).") from None
+                _load_optimizer_state(model, archive)
     return model
+
+
+def _rebuild(config, custom_objects, max_weights, path):
+    """The model of ``config``, built, its weights counted against ``max_weights`` (and allocated as zeros)."""
+    try:
+        with weight_budget(max_weights, repr(path)):
+            model = layer_from_config({"class_name": config.get("class_name"), "config": config.get("config")},
+                                      custom_objects)
+            if not model.built and isinstance(config.get("input_shape"), list):
+                model.build_for(_shape_from_json(config["input_shape"]))
+    except FileError:
+        raise
+    # the config is data from the file: whatever a layer raises on it, say which file it came from
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
+        raise ValueError(f"{path!r}: the model config cannot be rebuilt ({exc}).") from None
+    return model
+
+
+def _load_optimizer_state(model, archive):
+    """Restore the optimizer's state from ``optimizer.npz``, one array at a time."""
+    params = model.compiled_trainable_weights
+    slot_names = model.optimizer.slot_names
+    shapes = [()] + [p.shape for p in params for _ in slot_names]
+    label = f"{archive.label}: 'optimizer.npz'"
+    state = archive.arrays("optimizer.npz", _npz_limit(shapes), _optimizer_check(params, slot_names, label),
+                           "as convlearn writes an optimizer's state")
+    try:
+        model.optimizer.set_state(state, params)
+    except FileError:
+        raise
+    except ValueError as exc:
+        raise ValueError(f"{archive.label}: optimizer state does not match the model ({exc}).") from None
 
 
 def _shape_to_json(shape):
@@ -279,37 +394,35 @@ def _shape_from_json(shape):
     return tuple(shape)
 
 
-def _assign_weights(model, arrays, path):
-    expected = model.weights
-    if len(arrays) != len(expected):
-        raise ValueError(f"{path!r} holds {len(arrays)} weight arrays; the model needs {len(expected)}.")
-    for i, (saved, current) in enumerate(zip(arrays, expected)):
-        if saved.shape != current.shape or saved.dtype.kind != "f":
-            raise ValueError(
-                f"{path!r}: weight array {i} has shape {saved.shape} and dtype {saved.dtype}; "
-                f"the model needs shape {current.shape} ({current.dtype})."
-            )
-        if not np.isfinite(saved).all():
-            raise ValueError(f"{path!r}: weight array {i} contains NaN or infinite values.")
-    model.set_weights(arrays)
-
-
 def load_weights(model, filepath):
-    """Load weights into ``model`` from a ``save_weights`` file or a full model file."""
-    path = os.fspath(filepath)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No weights file at {path!r}.")
-    if path.endswith((".keras", ".h5")) and not path.endswith(".weights.h5"):
-        archive = _open(path)
-        with archive.zf:
-            arrays = archive.arrays("model.weights.npz")
-    else:
-        try:
-            with np.load(path, allow_pickle=False) as npz:
-                keys = sorted(npz.files)
-                arrays = [npz[k] for k in keys]
-        except (ValueError, OSError, EOFError, RuntimeError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ValueError(f"{path!r} is not a valid weights file, or it is corrupted ({exc}).") from None
+    """Load weights into ``model`` from a ``save_weights`` file or a full model file.
+
+    The file must be laid out as :func:`save_weights` writes it (arrays named
+    ``0000``, ``0001``, ... in ``model.get_weights()`` order); every array's
+    shape and dtype are checked from its header before its data are read, and
+    nothing is set unless every array is right.
+
+    Raises
+    ------
+    FileNotFoundError
+        If there is no file at ``filepath``.
+    ValueError
+        If the model is not built, or the file is not such a file, is damaged,
+        or its arrays do not fit the model.
+    """
+    path = as_path(filepath, "load_weights")
+    check_regular_file(path, "weights file")
     if not model.built:
         raise ValueError("load_weights: build the model first (input_shape on the first layer, or Input(...)).")
-    _assign_weights(model, arrays, path)
+    expected = model.weights
+    check = _weights_check(expected, repr(path))
+    if path.endswith((".keras", ".h5")) and not path.endswith(".weights.h5"):
+        with _Archive(path) as archive:
+            npz = archive.arrays("model.weights.npz", _npz_limit([w.shape for w in expected]), check,
+                                 "as convlearn writes a model's weights")
+            arrays = list(_weight_arrays(npz, expected, path))
+    else:
+        with open_zip(path, repr(path), f"{path!r} is not a valid weights file, or it is corrupted (not a zip "
+                                        "of arrays). Write one with model.save_weights('model.weights.npz').") as zf:
+            arrays = list(_weight_arrays(NpzArrays(zf, repr(path), check, _WEIGHTS_LAYOUT), expected, path))
+    model.set_weights(arrays)       # all read and checked first: nothing is half-set

@@ -84,6 +84,18 @@ def normalize_dtype(dtype, owner):
     return name
 
 
+def _rebuilding_from_file(layer, shape):
+    """Whether ``layer`` makes a weight of ``shape`` while a model is rebuilt from a file.
+
+    Then the weight is counted against the load's budget (a file asking for too
+    many weights is refused here, before anything is allocated) and
+    :meth:`Layer.add_weight` allocates zeros, which the file's weights replace.
+    """
+    from .._limits import charge_weight
+
+    return charge_weight(shape, f"{type(layer).__name__} '{layer.name}'")
+
+
 def _overrides(layer, method):
     """Whether ``type(layer)`` defines ``method`` itself rather than inheriting Layer's."""
     return getattr(type(layer), method) is not getattr(Layer, method)
@@ -183,8 +195,12 @@ class Layer:
                 name = f"variable_{len(self.params) + len(self.state)}"
         if name in self.params or name in self.state:
             raise ValueError(f"{type(self).__name__} '{self.name}' already has a weight named {name!r}.")
-        value = initializers.get(initializer)(shape, dtype=normalize_dtype(dtype, type(self).__name__)
-                                              if dtype is not None else self.dtype)
+        dtype = normalize_dtype(dtype, type(self).__name__) if dtype is not None else self.dtype
+        initialize = initializers.get(initializer)
+        if _rebuilding_from_file(self, shape):
+            value = np.zeros(shape, dtype=dtype)     # the file's weights replace these
+        else:
+            value = initialize(shape, dtype=dtype)
         (self.params if trainable else self.state)[name] = value
         return value
 
