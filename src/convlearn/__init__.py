@@ -25,7 +25,7 @@ from .layers import Input  # noqa: E402
 from .models import Model, Sequential, load_model  # noqa: E402
 
 __all__ = [
-    "Input", "Model", "Sequential", "load_model", "activations", "backend", "callbacks", "datasets",
+    "Input", "Model", "Sequential", "load_model", "activations", "backend", "callbacks", "data", "datasets",
     "initializers", "layers", "losses", "metrics", "models", "ops", "optimizers", "utils", "__version__",
 ]
 
@@ -34,9 +34,9 @@ def __getattr__(name):
     # ``convlearn.datasets`` loads on first use: it brings file, path and archive
     # modules that a script training on its own arrays never needs (about 15 ms
     # of the import time).
-    if name == "datasets":
+    if name in ("datasets", "data"):
         import importlib
-        return importlib.import_module(".datasets", __name__)
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'convlearn' has no attribute {name!r}")
 
 
