@@ -149,6 +149,116 @@ def test_fast_conv_accepts_non_contiguous_input(rng):
     assert close(out_view, out_copy)
 
 
+@SETTINGS
+@given(geom=window_geometry(), F=st.integers(1, 4), use_bias=st.booleans(), threaded=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_conv2d_in_pieces_threads_and_reused_buffers_equals_reference(geom, F, use_bias, threaded, seed):
+    """One sample per piece of im2col matrix, the batch split between threads, and one
+    workspace for two batches: the same numbers as the loops."""
+    N, H, W, C, kh, kw, sh, sw, padding = geom
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "_CONV_PIECE_BYTES", 1)
+        patch.setattr(fast, "_CONV_THREAD_WORK", 0)             # tiny shapes split between threads too
+        _conv_in_pieces(N, H, W, C, kh, kw, sh, sw, padding, F, use_bias, threaded, seed)
+
+
+def _conv_in_pieces(N, H, W, C, kh, kw, sh, sw, padding, F, use_bias, threaded, seed):
+    rng = np.random.default_rng(seed)
+    kernel = rng.standard_normal((kh, kw, C, F))
+    bias = rng.standard_normal(F) if use_bias else None
+    work = {}
+    for n in (N + 2, N + 2):
+        x = rng.standard_normal((n, H, W, C))
+        out_r, cache_r = reference.conv2d_forward(x, kernel, bias, (sh, sw), padding)
+        dout = rng.standard_normal(out_r.shape)
+        dx_r, dk_r, db_r = reference.conv2d_backward(dout, cache_r, True)
+        with ops.parallel.active() if threaded else contextlib.nullcontext():
+            out, cache = fast.conv2d_forward(x, kernel, bias, (sh, sw), padding, workspace=work)
+            out = out.copy()
+            dx, dk, db = fast.conv2d_backward(dout, cache, True, workspace=work)
+            no_dx, dk2, _ = fast.conv2d_backward(dout, cache, False, workspace=work)
+        assert close(out, out_r) and close(dx, dx_r) and close(dk, dk_r) and close(dk2, dk_r)
+        assert no_dx is None and (db is None) == (not use_bias)
+        if use_bias:
+            assert close(db, db_r)
+
+
+@pytest.mark.parametrize("strides, padding", [((1, 1), "valid"), ((1, 1), "same"), ((2, 2), "same")])
+def test_conv2d_one_by_one_takes_the_input_as_its_matrix(strides, padding, rng):
+    """A 1x1 filter needs no padding: the cache keeps the input itself, which at stride 1
+    is the im2col matrix (no copy); at stride 2 every other pixel is copied. Both equal
+    the loops, gradients included."""
+    x = rng.standard_normal((3, 5, 6, 4))
+    kernel = rng.standard_normal((1, 1, 4, 3))
+    out, cache = fast.conv2d_forward(x, kernel, None, strides, padding, workspace={})
+    assert cache.xp is x
+    out_r, cache_r = reference.conv2d_forward(x, kernel, None, strides, padding)
+    dout = rng.standard_normal(out.shape)
+    for a, b in zip((out,) + fast.conv2d_backward(dout, cache, True),
+                    (out_r,) + reference.conv2d_backward(dout, cache_r, True)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert close(a, b)
+
+
+def test_conv2d_threaded_split_repeats_bit_for_bit_and_matches_one_thread(rng):
+    """The threads' shares are summed in a fixed order: two threaded runs agree bit for bit,
+    and with one thread up to float32 rounding."""
+    x = rng.standard_normal((64, 14, 14, 16)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 16, 32)).astype(np.float32)
+    bias = rng.standard_normal(32).astype(np.float32)
+    dout = rng.standard_normal((64, 14, 14, 32)).astype(np.float32)
+
+    def run(threaded):
+        with ops.parallel.active() if threaded else contextlib.nullcontext():
+            out, cache = fast.conv2d_forward(x, kernel, bias, (1, 1), "same", workspace={})
+            return (out,) + fast.conv2d_backward(dout, cache, True, workspace={})
+
+    first, second, alone = run(True), run(True), run(False)
+    for a, b, c in zip(first, second, alone):
+        assert np.array_equal(a, b)
+        assert rel_error(a, c) < 1e-5
+
+
+@SETTINGS
+@given(geom=window_geometry(), threaded=st.booleans(), ties=st.booleans(), seed=st.integers(0, 2**16))
+def test_max_pool_threads_and_reused_buffers_equal_reference(geom, threaded, ties, seed):
+    """Max pooling split between threads, with one workspace for two batches."""
+    N, H, W, C, ph, pw, sh, sw, padding = geom
+    rng = np.random.default_rng(seed)
+    work = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fast, "_POOL_THREAD_WORK", 0)             # tiny shapes split between threads too
+        for _ in range(2):
+            shape = (N + 1, H, W, C)
+            x = rng.integers(-1, 2, size=shape).astype(np.float64) if ties else rng.standard_normal(shape)
+            out_r, cache_r = reference.pool2d_forward(x, (ph, pw), (sh, sw), padding, "max")
+            dout = rng.standard_normal(out_r.shape)
+            with ops.parallel.active() if threaded else contextlib.nullcontext():
+                out, cache = fast.pool2d_forward(x, (ph, pw), (sh, sw), padding, "max", workspace=work)
+                dx = fast.pool2d_backward(dout, cache, workspace=work)
+            assert close(out, out_r) and close(dx, reference.pool2d_backward(dout, cache_r))
+
+
+def test_max_pool_with_a_window_of_more_than_255_columns(rng):
+    """Window positions are numbered in bytes up to 255 columns (or rows), in wider integers beyond."""
+    x = rng.standard_normal((2, 2, 300, 1))
+    out, cache = fast.pool2d_forward(x, (1, 260), (1, 20), "valid", "max")
+    out_r, cache_r = reference.pool2d_forward(x, (1, 260), (1, 20), "valid", "max")
+    assert cache[-1].column.dtype != np.uint8
+    dout = rng.standard_normal(out.shape)
+    assert close(out, out_r)
+    assert close(fast.pool2d_backward(dout, cache), reference.pool2d_backward(dout, cache_r))
+
+
+def test_relu_in_place_equals_the_activation(rng):
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    expected, _ = convlearn.activations.get("relu").forward(x)
+    a = x.copy()
+    assert fast.relu_in_place(a) is a
+    np.testing.assert_array_equal(a, expected)
+
+
 # ---------------------------------------------------------------------------
 # Shape arithmetic
 # ---------------------------------------------------------------------------

@@ -120,3 +120,59 @@ def test_frozen_layers_get_no_gradient_and_nothing_before_them_does(rng):
     outs, caches = run.forward(planned, [rng.random((3, 6), dtype=np.float32)])
     _, grads = run.backward(planned, caches, [np.ones_like(outs[0])])
     assert set(grads) == {id(p) for p in params}
+
+
+def residual_model():
+    """Convolutions with padding and stride, batch normalisation, ReLU layers, an
+    overlapping max pooling and a shortcut, like the residual benchmark."""
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((9, 9, 2))
+    x = layers.Conv2D(4, 3, strides=2, padding="same")(inputs)               # (5, 5, 4)
+    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    y = layers.Conv2D(6, 3, padding="same")(layers.Activation("relu")(x))
+    y = layers.BatchNormalization()(y)
+    y = layers.MaxPooling2D(3, strides=2, padding="same")(y)                 # (3, 3, 6)
+    y = layers.add([y, layers.Conv2D(6, 1, strides=2, padding="same")(x)])
+    y = layers.GlobalAveragePooling2D()(y)
+    return keras.Model(inputs, layers.Dense(3, activation="softmax")(y))
+
+
+def test_training_plan_with_norm_relu_and_reused_buffers_gives_the_plain_gradients(rng):
+    """BatchNormalization + ReLU as one step, convolutions and max pooling with buffers of
+    their own: the gradients and moving averages of the plain program, in two steps
+    that reuse the buffers."""
+    results = {}
+    for name in ("plain", "planned"):
+        model = residual_model()
+        params = model.trainable_weights
+        program = model.program(training=True)
+        if name == "planned":
+            program, _ = plan.training_plan(program, [None], {id(p) for p in params})
+            assert kinds(program) == ["ConvCall", "NormReLU", "Activation", "ConvCall", "BatchNormalization",
+                                      "MaxPoolCall", "ConvCall", "Add", "GlobalAveragePooling2D", "Dense"]
+            assert program.steps[0].layer.need_dx is False and program.steps[3].layer.need_dx is True
+        got = []
+        for seed in (0, 1):                      # the second step reuses the first one's buffers
+            data = np.random.default_rng(seed)
+            x = data.random((5, 9, 9, 2), dtype=np.float32)
+            outs, caches = run.forward(program, [x])
+            g = data.standard_normal(outs[0].shape).astype(np.float32)
+            _, grads = run.backward(program, caches, [g])
+            got.append([grads[id(p)] for p in params])
+        moving = [w for layer in model.layers if isinstance(layer, layers.BatchNormalization)
+                  for w in layer.get_weights()[2:]]
+        results[name] = (got, moving)
+    for a, b in zip(results["planned"][0], results["plain"][0]):
+        for ga, gb in zip(a, b):
+            np.testing.assert_allclose(ga, gb, rtol=2e-4, atol=1e-6)
+    for a, b in zip(results["planned"][1], results["plain"][1]):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_norm_relu_is_not_fused_when_the_normalisation_output_is_read_twice(rng):
+    keras.utils.set_random_seed(7)
+    inputs = keras.Input((4, 4, 2))
+    norm = layers.BatchNormalization()(layers.Conv2D(2, 3, padding="same")(inputs))
+    model = keras.Model(inputs, layers.add([layers.Activation("relu")(norm), norm]))
+    planned, _ = plan.training_plan(model.program(training=True), [None], {id(p) for p in model.trainable_weights})
+    assert "NormReLU" not in kinds(planned) and "BatchNormalization" in kinds(planned)

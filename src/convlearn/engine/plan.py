@@ -18,6 +18,12 @@ same numbers (tests hold every pass equal to the plain program):
   loss can fuse with (softmax before cross-entropy) stops at its logits.
 - :func:`prune_gradients` (training): no gradient is computed for the input
   images, nor for anything that only frozen layers depend on.
+- :func:`fuse_norm_relu` (fast kernels, training): ``BatchNormalization``
+  followed by a ReLU ``Activation`` layer is one step, the ReLU in place on
+  the normalisation's fresh output.
+- :func:`reuse_buffers` (fast kernels, training): every other ``Conv2D`` and
+  ``MaxPooling2D`` step keeps its padded input and im2col buffers from one
+  training step to the next instead of allocating them again.
 
 With ``convlearn.ops.set_kernels("reference")`` no pass runs: every layer
 runs on its own, with the loop kernels.
@@ -195,23 +201,30 @@ def can_fuse(conv, pool, conv_output_shape):
     return Ho is not None and Wo is not None and Ho >= pool.pool_size[0] and Wo >= pool.pool_size[1]
 
 
-def fuse_conv_pool(program):
-    """Run each Conv2D directly followed by a non-overlapping MaxPooling2D as one fused step."""
+def _fuse_pairs(program, fuse):
+    """Replace each step whose output only the next step reads, together with that step,
+    by ``fuse(step, next_step)`` where that gives a step (None keeps both)."""
     readers, steps, i = _readers(program), [], 0
     old = program.steps
     while i < len(old):
         step = old[i]
         nxt = old[i + 1] if i + 1 < len(old) else None
-        if (nxt is not None and nxt.inputs == (step.output,) and readers.get(step.output) == 1
-                and not step.as_list
-                and can_fuse(step.layer, nxt.layer, _output_shape(step))):
-            steps.append(Step(FusedConvPool(step.layer, nxt.layer), step.inputs, nxt.output, False,
-                              step.training, step.node))
-            i += 2
-            continue
-        steps.append(step)
-        i += 1
+        fused = None
+        if nxt is not None and nxt.inputs == (step.output,) and readers.get(step.output) == 1:
+            fused = fuse(step, nxt)
+        steps.append(step if fused is None else fused)
+        i += 1 if fused is None else 2
     return _replace(program, steps)
+
+
+def fuse_conv_pool(program):
+    """Run each Conv2D directly followed by a non-overlapping MaxPooling2D as one fused step."""
+    def fuse(step, nxt):
+        if step.as_list or not can_fuse(step.layer, nxt.layer, _output_shape(step)):
+            return None
+        return Step(FusedConvPool(step.layer, nxt.layer), step.inputs, nxt.output, False, step.training, step.node)
+
+    return _fuse_pairs(program, fuse)
 
 
 # ----------------------------------------------------------------------------
@@ -335,21 +348,13 @@ def fuse_norm_relu(program):
     from ..layers.activation import Activation
     from ..layers.normalization import BatchNormalization
 
-    readers, steps, i = _readers(program), [], 0
-    old = program.steps
-    while i < len(old):
-        step = old[i]
-        nxt = old[i + 1] if i + 1 < len(old) else None
-        if (nxt is not None and type(step.layer) is BatchNormalization and type(nxt.layer) is Activation
-                and nxt.layer.activation.name == "relu" and nxt.inputs == (step.output,)
-                and readers.get(step.output) == 1 and nxt.training == step.training):
-            steps.append(Step(NormReLU(step.layer, nxt.layer), step.inputs, nxt.output, False, step.training,
-                              step.node))
-            i += 2
-            continue
-        steps.append(step)
-        i += 1
-    return _replace(program, steps)
+    def fuse(step, nxt):
+        if (type(step.layer) is not BatchNormalization or type(nxt.layer) is not Activation
+                or nxt.layer.activation.name != "relu" or nxt.training != step.training):
+            return None
+        return Step(NormReLU(step.layer, nxt.layer), step.inputs, nxt.output, False, step.training, step.node)
+
+    return _fuse_pairs(program, fuse)
 
 
 class ConvCall:
@@ -430,7 +435,8 @@ def inference_plan(program):
 
 
 def training_plan(program, fusable, trainable_ids):
-    """The passes for fit: logits outputs, only the gradients needed, conv + pool fused.
+    """The passes for fit: logits outputs, conv + pool and BatchNormalization + ReLU fused,
+    only the gradients needed, buffers reused.
 
     Returns ``(program, logits)`` (see :func:`logits_outputs`).
     """

@@ -109,9 +109,14 @@ def _crop(xp, pads, H, W):
 #
 # The batch is split between convlearn's threads by samples, the same way for the
 # same shapes (results repeat bit for bit). Each thread pads its samples into a
-# buffer whose border stays zero, copies their windows into the im2col matrix and
-# multiplies. The input gradient of a stride-1 convolution is itself one: of the
-# output gradient, padded by ``kh - 1 - top`` rows above (and so on), with the filter
+# buffer whose border stays zero, then goes through them a few at a time: it copies
+# their windows into a small im2col matrix and multiplies it at once, while it is
+# still in the core's cache (a whole batch's im2col matrix, 14 MiB for 32 channels
+# on 14x14 maps, would go out to main memory and back). The backward pass keeps the
+# padded input and rebuilds the small matrices, for the kernel gradient.
+#
+# The input gradient of a stride-1 convolution is itself one: of the output
+# gradient, padded by ``kh - 1 - top`` rows above (and so on), with the filter
 # turned round (``kernel[::-1, ::-1]``, input and output channels swapped). Built
 # the same way, it is one long matrix product instead of ``kh*kw`` short ones added
 # into strided slices (2x faster for the 3x3 filters of 32 channels on 14x14 maps).
@@ -119,17 +124,19 @@ def _crop(xp, pads, H, W):
 # Multiply-adds below which a convolution stays in one thread (a hand-over to a
 # thread costs tens of microseconds).
 _CONV_THREAD_WORK = 2_000_000
+# Bytes of im2col matrix built and multiplied at a time (a thread's share of its
+# core's cache).
+_CONV_PIECE_BYTES = 1024 * 1024
 
 
 class ConvCache(NamedTuple):
     """What :func:`conv2d_backward` needs from :func:`conv2d_forward`."""
-    cols: np.ndarray          # (N*Ho*Wo, kh*kw*C) the im2col matrix
+    xp: np.ndarray            # (N, Hp, Wp, C) the padded input (the input itself without padding)
     kernel: np.ndarray        # (kh, kw, C, F)
     has_bias: bool
     strides: tuple            # (sh, sw)
     pads: tuple               # ((top, bottom), (left, right))
     x_shape: tuple            # (N, H, W, C)
-    padded_shape: tuple       # (N, Hp, Wp, C)
 
 
 def _any_pads(pads):
@@ -159,58 +166,88 @@ def _pad_into(xp, x, pads, n0, n1):
     xp[n0:n1, t:t + H, l:l + W] = x[n0:n1]
 
 
+class _Im2col:
+    """im2col matrices of a few samples at a time, built in one reused buffer.
+
+    ``windows`` is the strided view (N, Ho, Wo, kh, kw, C) of every window;
+    ``rows(n0, n1)`` copies those of samples n0..n1-1 and returns them as a
+    (samples * Ho * Wo, kh * kw * C) matrix. With a 1x1 filter at stride 1 the
+    input itself is that matrix, and nothing is copied.
+    """
+
+    def __init__(self, xp, kh, kw, sh, sw, Ho, Wo, workspace, key, samples):
+        N, _, _, C = xp.shape
+        self.S, self.K = Ho * Wo, kh * kw * C
+        self.direct = (kh, kw, sh, sw) == (1, 1, 1, 1) and xp.flags.c_contiguous
+        self.source = xp.reshape(N * self.S, self.K) if self.direct else None
+        self.windows = _windows(xp, kh, kw, sh, sw, Ho, Wo)          # view (N, Ho, Wo, kh, kw, C)
+        if not self.direct:
+            self.buf = _buffer(workspace, key, (samples,) + self.windows.shape[1:], xp.dtype)
+
+    def rows(self, n0, n1):
+        if self.direct:
+            return self.source[n0 * self.S:n1 * self.S]
+        piece = self.buf[:n1 - n0]
+        np.copyto(piece, self.windows[n0:n1])
+        return piece.reshape((n1 - n0) * self.S, self.K)             # (samples*Ho*Wo, kh*kw*C)
+
+
+def _conv_pieces(N, S, K, F, itemsize):
+    """The thread parts of a convolution and the samples per piece of im2col matrix."""
+    parts = _thread_parts(N, N * S * K * F, _CONV_THREAD_WORK)
+    step = max(1, min(max(n1 - n0 for n0, n1 in parts), _CONV_PIECE_BYTES // max(1, S * K * itemsize)))
+    return [(i, n0, n1) for i, (n0, n1) in enumerate(parts)], step
+
+
 def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=None):
     """Vectorised twin of :func:`convlearn.ops.reference.conv2d_forward`.
 
     Parameters
     ----------
     workspace : dict, optional
-        Buffers reused from call to call (the padded input, the im2col matrix); the
+        Buffers reused from call to call (the padded input, the im2col pieces); the
         caller keeps it, and runs one call at a time with it.
 
     Returns
     -------
     out : ndarray, shape (N, Ho, Wo, F)
     cache : ConvCache
-        With the im2col matrix, so that the backward pass need not rebuild it.
+        With the padded input, from which the backward pass rebuilds the im2col matrix.
     """
     N, H, W, C = x.shape
     kh, kw, _, F = kernel.shape
     sh, sw = strides
     Ho, Wo, pads = _geometry(x.shape, (kh, kw), strides, padding)
     S, K = Ho * Wo, kh * kw * C                                      # S output positions per sample
-    padded_shape = (N, H + sum(pads[0]), W + sum(pads[1]), C)
     padded = _any_pads(pads)
+    padded_shape = (N, H + sum(pads[0]), W + sum(pads[1]), C)
     xp = _bordered(workspace, "conv_x", padded_shape, x.dtype) if padded else x    # (N, Hp, Wp, C)
-    windows = _windows(xp, kh, kw, sh, sw, Ho, Wo)                   # view (N, Ho, Wo, kh, kw, C)
-    direct = (kh, kw, sh, sw) == (1, 1, 1, 1) and x.flags.c_contiguous   # x itself is the im2col matrix
-    cols = x if direct else _buffer(workspace, "cols", windows.shape, x.dtype)
-    rows = cols.reshape(N * S, K)                                    # (N*Ho*Wo, kh*kw*C)
     kmat = kernel.reshape(K, F)                                      # (kh*kw*C, F)
     out = np.empty((N * S, F), dtype=x.dtype)                        # (N*Ho*Wo, F)
+    parts, step = _conv_pieces(N, S, K, F, x.itemsize)
 
-    def part(n0, n1):
-        r0, r1 = n0 * S, n1 * S
+    def part(i, n0, n1):
         if padded:
             _pad_into(xp, x, pads, n0, n1)
-        if not direct:
-            np.copyto(cols[n0:n1], windows[n0:n1])                   # im2col of these samples
-        np.matmul(rows[r0:r1], kmat, out=out[r0:r1])
-        if bias is not None:
-            out[r0:r1] += bias
+        cols = _Im2col(xp, kh, kw, sh, sw, Ho, Wo, workspace, ("cols", i), step)
+        for c0 in range(n0, n1, step):
+            c1 = min(n1, c0 + step)
+            np.matmul(cols.rows(c0, c1), kmat, out=out[c0 * S:c1 * S])
+            if bias is not None:
+                out[c0 * S:c1 * S] += bias
 
-    parallel.run(part, _thread_parts(N, N * S * K * F, _CONV_THREAD_WORK))
-    cache = ConvCache(rows, kernel, bias is not None, strides, pads, x.shape, padded_shape)
+    parallel.run(part, parts)
+    cache = ConvCache(xp, kernel, bias is not None, strides, pads, x.shape)
     return out.reshape(N, Ho, Wo, F), cache                          # (N, Ho, Wo, F)
 
 
 def conv2d_backward(dout, cache, need_dx=True, workspace=None):
     """Vectorised twin of :func:`convlearn.ops.reference.conv2d_backward`.
 
-    ``workspace``: as in :func:`conv2d_forward` (the padded output gradient and its
-    im2col matrix).
+    ``workspace``: as in :func:`conv2d_forward` (the padded output gradient and the
+    im2col pieces).
     """
-    rows, kernel, has_bias, (sh, sw), pads, x_shape, padded_shape = cache
+    xp, kernel, has_bias, (sh, sw), pads, x_shape = cache
     N, Ho, Wo, F = dout.shape
     kh, kw, C, _ = kernel.shape
     N, H, W, C = x_shape
@@ -218,39 +255,43 @@ def conv2d_backward(dout, cache, need_dx=True, workspace=None):
     d2 = _rows_of(dout, workspace).reshape(N * S, F)                 # (N*Ho*Wo, F)
     # with stride 1, dx is the convolution of the padded gradient with the turned filter
     turned = need_dx and sh == sw == 1
-    one_by_one = turned and kh == kw == 1                            # then dx = dout @ kernel.T
     if turned:
-        dx = np.empty((N * H * W, C), dtype=dout.dtype)               # (N*H*W, C)
+        dx = np.empty((N * H * W, C), dtype=dout.dtype)              # (N*H*W, C)
         (t, b), (l, r) = pads
         dpads = ((kh - 1 - t, kh - 1 - b), (kw - 1 - l, kw - 1 - r))
-        kturned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh * kw * F, C)
-        if not one_by_one:
+        dpadded = _any_pads(dpads)
+        dpad = dout
+        if dpadded:
             dpad = _bordered(workspace, "conv_dout", (N, H + kh - 1, W + kw - 1, F), dout.dtype)   # (N, H+kh-1, W+kw-1, F)
-            dwin = _windows(dpad, kh, kw, 1, 1, H, W)                # view (N, H, W, kh, kw, F)
-            dcols = _buffer(workspace, "dcols", dwin.shape, dout.dtype)
-            drows = dcols.reshape(N * H * W, kh * kw * F)            # (N*H*W, kh*kw*F)
+        elif not dout.flags.c_contiguous:
+            dpad = d2.reshape(dout.shape)
+        kturned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh * kw * F, C)
     elif need_dx:
-        dxp = np.zeros(padded_shape, dtype=dout.dtype)               # (N, Hp, Wp, C)
-    parts = _thread_parts(N, N * S * K * F, _CONV_THREAD_WORK)
+        dxp = np.zeros(xp.shape, dtype=dout.dtype)                   # (N, Hp, Wp, C)
+    parts, step = _conv_pieces(N, S, K, F, dout.itemsize)
     partial = [None] * len(parts)
 
     def part(i, n0, n1):
-        r0, r1 = n0 * S, n1 * S
-        dk = rows[r0:r1].T @ d2[r0:r1]                               # (kh*kw*C, F)
-        db = np.ones(r1 - r0, dtype=dout.dtype) @ d2[r0:r1] if has_bias else None   # (F,)
+        cols = _Im2col(xp, kh, kw, sh, sw, Ho, Wo, workspace, ("cols", i), step)
         if turned:
-            q0, q1 = n0 * H * W, n1 * H * W
-            if one_by_one:
-                np.matmul(d2[r0:r1], kturned, out=dx[q0:q1])
-            else:
+            if dpadded:
                 _pad_into(dpad, dout, dpads, n0, n1)
-                np.copyto(dcols[n0:n1], dwin[n0:n1])
-                np.matmul(drows[q0:q1], kturned, out=dx[q0:q1])
-        elif need_dx:
-            _add_input_gradient(dxp[n0:n1], d2[r0:r1], kernel, sh, sw, Ho, Wo)
+            dcols = _Im2col(dpad, kh, kw, 1, 1, H, W, workspace, ("dcols", i), step)
+        dk = np.zeros((K, F), dtype=dout.dtype)
+        db = np.zeros(F, dtype=dout.dtype) if has_bias else None
+        for c0 in range(n0, n1, step):
+            c1 = min(n1, c0 + step)
+            g = d2[c0 * S:c1 * S]                                    # (samples*Ho*Wo, F)
+            dk += cols.rows(c0, c1).T @ g                            # (kh*kw*C, F)
+            if db is not None:
+                db += np.ones(len(g), dtype=dout.dtype) @ g          # (F,)
+            if turned:
+                np.matmul(dcols.rows(c0, c1), kturned, out=dx[c0 * H * W:c1 * H * W])
+            elif need_dx:
+                _add_input_gradient(dxp[c0:c1], g, kernel, sh, sw, Ho, Wo)
         partial[i] = (dk, db)
 
-    parallel.run(part, [(i, n0, n1) for i, (n0, n1) in enumerate(parts)])
+    parallel.run(part, parts)
     dkernel, dbias = _sum_thread_parts(partial)
     if not need_dx:
         dx = None
