@@ -19,9 +19,16 @@ For a model of your own:
   (:func:`check_gradients`), also for your own ``Layer`` subclasses;
 * :func:`plot_history`, :func:`plot_filters`, :func:`plot_feature_maps`,
   :func:`plot_confusion_matrix` and :func:`plot_misclassified` draw a trained model
-  (:mod:`convlearn.explain.model_figures`).
+  (:mod:`convlearn.explain.model_figures`);
+* :func:`explain_cell` takes one number of one layer apart (window, filter, products, sum,
+  bias, activation) and :func:`network_steps` lists the layer calls as a graph
+  (:mod:`convlearn.explain.network`);
+* :func:`explain_backward` walks through backpropagation for one image: softmax with
+  cross-entropy (``p - y``), a dense layer, a pooling window, a convolution
+  (:mod:`convlearn.explain.backward`); without a model, on the guide's example.
 """
 
+from .backward import BackwardWalkthrough, GradientFlow, explain_backward, gradient_flow
 from .gradcheck import GradientCheck, check_gradients
 from .i18n import LANGS, resolve_lang, tr
 from .model_figures import (
@@ -34,6 +41,7 @@ from .model_figures import (
     plot_history,
     plot_misclassified,
 )
+from .network import CellArithmetic, LayerStep, explain_cell, network_steps
 from .summary import explain_layer
 from .walkthrough import (
     DEFAULT_CLASS_NAMES,
@@ -75,6 +83,14 @@ __all__ = [
     "GradientCheck",
     "check_gradients",
     "explain_layer",
+    "BackwardWalkthrough",
+    "GradientFlow",
+    "explain_backward",
+    "gradient_flow",
+    "CellArithmetic",
+    "LayerStep",
+    "explain_cell",
+    "network_steps",
     "confusion_matrix",
     "feature_maps",
     "misclassified",

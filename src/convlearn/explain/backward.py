@@ -135,6 +135,11 @@ class GradientFlow:
     sent_grads: list[Any]
     input_grad: np.ndarray
     weight_grads: dict[str, np.ndarray]
+    by_id: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def weight_grad(self, weight: np.ndarray) -> np.ndarray | None:
+        """The gradient of one weight array of the model (``layer.params[name]``), or None."""
+        return self.by_id.get(id(weight))
 
 
 def _outputs_probabilities(model: Any, steps: list[LayerStep]) -> bool:
@@ -219,7 +224,7 @@ def gradient_flow(model: Any, x: Any, target: int) -> GradientFlow:
     else:
         probs = scores[0].astype(np.float64)
     return GradientFlow(steps, xb, outputs, np.asarray(probs, dtype=np.float64), from_logits, int(target),
-                        float(value), step_grads, sent, input_grad, weight_grads)
+                        float(value), step_grads, sent, input_grad, weight_grads, by_id)
 
 
 # --------------------------------------------------------------------------------------
@@ -370,9 +375,10 @@ class ConvBackward:
         Gradient before the activation: ``dout * activation'(z)``.
     activation : str
     dkernel : numpy.ndarray
-        ``dK[a, b] = sum_ij dz[i, j] * image[i*s + a, j*s + b]``, shape (kh, kw).
+        The layer's kernel gradient for this filter and channel, shape (kh, kw): the sliding-window
+        sum ``dK[a, b] = sum_ij dz[i, j] * image[i*s + a, j*s + b]`` (``kernel_terms`` writes one out).
     dbias : float
-        ``sum_ij dz[i, j]``.
+        The bias gradient of this filter, ``sum_ij dz[i, j]`` (the sum itself for a layer without bias).
     kernel_cell : tuple of int
         The (a, b) whose sum is written out (largest gradient).
     kernel_terms : list of (i, j, dz, x, product)
@@ -650,11 +656,7 @@ def _conv_stage(flow: GradientFlow, pool: PoolBackward | None) -> ConvBackward |
     padded[pt:pt + x.shape[0], pl:pl + x.shape[1]] = x  # (H + pads, W + pads, C)
     dz = dz_all[:, :, f]  # (Ho, Wo)
     Ho, Wo = dz.shape
-    dK = np.zeros((kh, kw, x.shape[2]))  # (kh, kw, C): the sliding-window sums, for filter f
-    for a in range(kh):
-        for b in range(kw):
-            patch = padded[a:a + sh * (Ho - 1) + 1:sh, b:b + sw * (Wo - 1) + 1:sw]  # (Ho, Wo, C)
-            dK[a, b] = np.tensordot(dz, patch, axes=([0, 1], [0, 1]))
+    dK = np.asarray(flow.weight_grad(layer.params["kernel"])[:, :, :, f], dtype=np.float64)  # (kh, kw, C)
     c = int(np.argmax(np.abs(dK).sum(axis=(0, 1))))
     a0, b0 = (int(v) for v in np.unravel_index(int(np.argmax(np.abs(dK[:, :, c]))), (kh, kw)))
     kernel_terms = []
@@ -678,7 +680,8 @@ def _conv_stage(flow: GradientFlow, pool: PoolBackward | None) -> ConvBackward |
                 input_terms.append((i, j, a, b, float(dz[i, j]), float(K[a, b]), float(dz[i, j] * K[a, b])))
     sent = flow.sent_grads[info.index][0]
     total = float(sent[0, r0, c0, c]) if sent is not None else float(dimage[r0, c0])
-    bias_total = float(dz.sum())
+    bias = layer.params.get("bias")
+    bias_total = float(flow.weight_grad(bias)[f]) if bias is not None else float(dz.sum())
     return ConvBackward(info.index, info.name, f, c, (sh, sw), (pt, pl), padded[:, :, c], K, z_all[0, :, :, f].astype(np.float64),
                         flow.step_grads[info.index][0, :, :, f].astype(np.float64), dz, layer.activation.name,
                         dK[:, :, c], bias_total, (a0, b0), kernel_terms, dimage, (r0, c0), input_terms, total)
