@@ -139,11 +139,10 @@ async def _body(request: Any, limit: int) -> bytes:
     """The request body, refused (413) as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise RequestError("app_err_too_big", status=413, limit=_size(limit))
-        except ValueError:
-            raise RequestError("app_err_bad_request", detail="content-length") from None
+        if not declared.strip().isdigit():
+            raise RequestError("app_err_bad_request", detail="content-length")
+        if int(declared) > limit:
+            raise RequestError("app_err_too_big", status=413, limit=_size(limit))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
