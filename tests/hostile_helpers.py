@@ -193,16 +193,21 @@ def _png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def blank_png(path, width, height, bit_depth=1):
+def blank_png(path, width, height, bit_depth=1, ink=None):
     """A white grayscale PNG of ``width`` x ``height``, compressed row by row (a few kB for millions
-    of pixels), without ever holding the image in memory."""
-    row = b"\x00" + b"\xff" * ((width * bit_depth + 7) // 8)          # filter byte 0, then white pixels
+    of pixels), without ever holding the image in memory. ``ink``: (top, bottom, left, right), a black
+    box (8-bit images only)."""
+    white = b"\xff" * ((width * bit_depth + 7) // 8)
+    inked = white
+    if ink is not None:
+        top, bottom, left, right = ink
+        assert bit_depth == 8
+        inked = white[:left] + bytes(right - left) + white[right:]
     pack = zlib.compressobj(9)
-    rows_per_chunk = max(1, _CHUNK // len(row))
-    block = row * rows_per_chunk
     parts = []
-    for start in range(0, height, rows_per_chunk):
-        parts.append(pack.compress(block if height - start >= rows_per_chunk else row * (height - start)))
+    for y in range(height):
+        black = ink is not None and ink[0] <= y < ink[1]
+        parts.append(pack.compress(b"\x00" + (inked if black else white)))   # filter byte 0, then the pixels
     parts.append(pack.flush())
     header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)   # grayscale, no interlace
     Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)

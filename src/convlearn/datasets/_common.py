@@ -1,5 +1,6 @@
 """Shared by the MNIST and Fashion-MNIST loaders: find the four IDX files, decode, verify."""
 
+import math
 from pathlib import Path
 
 from convlearn.datasets.idx import array_sha256, read_idx
@@ -11,6 +12,9 @@ STEMS = (
     "t10k-images-idx3-ubyte",  # x_test (10000, 28, 28)
     "t10k-labels-idx1-ubyte",  # y_test (10000,)
 )
+# The shape of each decoded array (MNIST and Fashion-MNIST alike): a file declaring a larger
+# array is not the file it is named after, and is refused before it is decoded.
+SHAPES = dict(zip(STEMS, ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))))
 
 
 def find_files(folder):
@@ -54,7 +58,7 @@ def load_files(files, sha256, dataset, fix):
     for stem in STEMS:
         path = files[stem]
         try:
-            arr = read_idx(path)
+            arr = read_idx(path, max_bytes=math.prod(SHAPES[stem]))  # uint8: one byte per value
         except ValueError as exc:
             raise ValueError(f"{dataset} file is damaged: {exc} {fix}") from exc
         digest = array_sha256(arr)

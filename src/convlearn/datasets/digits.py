@@ -23,6 +23,8 @@ import os
 
 import numpy as np
 
+from convlearn.datasets.images import check_image_size
+
 __all__ = ["load_digit_image", "STEP_NAMES"]
 
 #: Names of the steps returned by ``load_digit_image(..., return_steps=True)``, in order.
@@ -38,9 +40,11 @@ def load_digit_image(image, invert="auto", threshold=0.2, return_steps=False):
 
     Parameters
     ----------
-    image : str, os.PathLike, numpy.ndarray or PIL.Image.Image
+    image : str, bytes, os.PathLike, numpy.ndarray or PIL.Image.Image
         An image file (PNG, JPEG, ... read with Pillow), a Pillow image, or an
-        array of shape (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA.
+        array of shape (H, W), (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA, of at
+        most :data:`~convlearn.datasets.images.MAX_IMAGE_PIXELS` pixels (16
+        million, e.g. 4000x4000; larger ones are refused before being decoded).
         Integer arrays hold 0..255 (or 0..65535); float arrays hold 0..1 (or
         0..255). Transparent pixels count as white paper.
     invert : {"auto", True, False}, default "auto"
@@ -71,9 +75,10 @@ def load_digit_image(image, invert="auto", threshold=0.2, return_steps=False):
     ImportError
         If ``image`` is a file name and Pillow is not installed.
     ValueError
-        If the file cannot be read as an image, the array has an unsupported
-        shape or value range, ``invert`` or ``threshold`` are invalid, or the
-        image is blank (no ink distinguishable from the background).
+        If the file is not a regular file or cannot be read as an image, the
+        image is too large, the array has an unsupported shape or value range,
+        ``invert`` or ``threshold`` are invalid, or the image is blank (no ink
+        distinguishable from the background).
 
     Examples
     --------
@@ -91,7 +96,7 @@ def load_digit_image(image, invert="auto", threshold=0.2, return_steps=False):
             or not 0 <= threshold < 1:
         raise ValueError(f"threshold must be a number in [0, 1); got {threshold!r}.")
 
-    gray = _to_gray(image)  # (H, W) float64 in [0, 1]
+    gray = _to_gray(image)  # (H, W) float32 in [0, 1]
     steps = [("grayscale", gray)]
 
     border = _border_pixels(gray)
@@ -134,10 +139,15 @@ def load_digit_image(image, invert="auto", threshold=0.2, return_steps=False):
 
 
 def _to_gray(image):
-    """Return the image as a (H, W) float64 array in [0, 1] (transparency over white)."""
-    if isinstance(image, (str, os.PathLike)):
+    """Return the image as a (H, W) float32 array in [0, 1] (transparency over white).
+
+    Computed one channel at a time in float32, so an image costs a few times its
+    pixel count in bytes, never a float64 copy of every channel.
+    """
+    if isinstance(image, (str, bytes, os.PathLike)):
         image = _read_file(image)
     elif not isinstance(image, np.ndarray) and _is_pil_image(image):
+        check_image_size(image.width, image.height, "The image")
         image = _pil_to_array(image)
     arr = np.asarray(image)
     if arr.ndim == 3 and arr.shape[-1] in (1, 2, 3, 4):
@@ -150,38 +160,51 @@ def _to_gray(image):
         )
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"load_digit_image got an empty image of shape {arr.shape}.")
-    values = _to_unit_range(arr)  # same shape, float64 in [0, 1]
-    if values.ndim == 2:
+    check_image_size(arr.shape[1], arr.shape[0], "The image")
+    scale = _unit_scale(arr)
+
+    def channel(k):
+        values = arr[..., k].astype(np.float32) if arr.ndim == 3 else arr.astype(np.float32)  # (H, W)
+        values /= scale
         return values
-    channels = values.shape[-1]
-    if channels in (2, 4):  # gray+alpha or RGBA: composite over white paper
-        alpha = values[..., -1:]  # (H, W, 1)
-        values = values[..., :-1] * alpha + (1.0 - alpha)  # (H, W, 1 or 3)
-    if values.shape[-1] == 3:
-        return values @ np.array([0.299, 0.587, 0.114])  # (H, W), ITU-R 601 luma, as Pillow's "L"
-    return values[..., 0]  # (H, W)
+
+    channels = 1 if arr.ndim == 2 else arr.shape[-1]
+    if channels >= 3:  # ITU-R 601 luma, as Pillow's "L"
+        gray = channel(0)
+        gray *= 0.299
+        for k, weight in ((1, 0.587), (2, 0.114)):
+            part = channel(k)
+            part *= weight
+            gray += part
+    else:
+        gray = channel(0)  # (H, W)
+    if channels in (2, 4):  # gray+alpha or RGBA: composite over white paper (luma of white is 1)
+        alpha = channel(channels - 1)  # (H, W)
+        gray *= alpha
+        gray += 1.0
+        gray -= alpha
+    return gray
 
 
-def _to_unit_range(arr):
-    """Scale integer (0..255 or 0..65535) or float (0..1 or 0..255) values to float64 0..1."""
+def _unit_scale(arr):
+    """What to divide by to bring integer (0..255 or 0..65535) or float (0..1 or 0..255) pixels to 0..1."""
     if arr.dtype == np.bool_:
-        return arr.astype(np.float64)
+        return 1.0
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"load_digit_image needs a numeric image array; got dtype {arr.dtype}.")
-    values = arr.astype(np.float64)
-    if not np.all(np.isfinite(values)):
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError("load_digit_image got an image with NaN or infinite values.")
-    low, high = values.min(), values.max()
+    low, high = arr.min(), arr.max()
     if low < 0:
         raise ValueError(
             f"load_digit_image expects pixel values >= 0; got a minimum of {low}. "
             "Pass raw pixels (0..255) or values scaled to 0..1."
         )
     if np.issubdtype(arr.dtype, np.floating) and high <= 1.0:
-        return values
+        return 1.0
     for scale in (255.0, 65535.0) if np.issubdtype(arr.dtype, np.integer) else (255.0,):
         if high <= scale:
-            return values / scale
+            return scale
     raise ValueError(
         f"load_digit_image expects pixel values in 0..1 or 0..255; got a maximum of {high}."
     )
@@ -216,9 +239,9 @@ def _resize_weights(n_in, n_out):
 
 def _resize(img, new_h, new_w):
     """Resize a 2-D image: area averaging when shrinking, linear interpolation when enlarging."""
-    rows = _resize_weights(img.shape[0], new_h)  # (new_h, H)
+    rows = _resize_weights(img.shape[0], new_h).astype(img.dtype)  # (new_h, H), no float64 copy of img
     cols = _resize_weights(img.shape[1], new_w)  # (new_w, W)
-    return rows @ img @ cols.T  # (new_h, new_w)
+    return (rows @ img).astype(np.float64) @ cols.T  # (new_h, W) -> (new_h, new_w)
 
 
 def _paste_centered(digit):
@@ -252,8 +275,8 @@ def _pil_to_array(img):
 
     img = ImageOps.exif_transpose(img)  # phone photos: apply the stored rotation
     has_alpha = "A" in img.getbands() or "transparency" in img.info
-    if img.mode in ("L", "RGB", "I;16", "I", "F") and not has_alpha:
-        return np.asarray(img)
+    if img.mode in ("1", "L", "RGB", "I;16", "I", "F") and not has_alpha:
+        return np.asarray(img)  # mode "1" gives booleans: one byte per pixel, not three
     return np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
 
 

@@ -11,7 +11,9 @@ rest        the array, C order, exactly ``prod(sizes)`` elements
 ==========  ==========================================================
 
 So ``train-images-idx3-ubyte`` starts with ``00 00 08 03``, then 60000, 28, 28.
-Files ending in ``.gz`` are read and written gzip-compressed.
+Files ending in ``.gz`` are read and written gzip-compressed. Reading checks
+the declared shape before allocating (see :func:`read_idx`), so a small file
+cannot make it allocate more than ``max_bytes``.
 
 This module also defines :func:`array_sha256`, the checksum the dataset
 loaders compare against after decoding, so a check does not depend on how a
@@ -21,13 +23,21 @@ file was compressed.
 import gzip
 import hashlib
 import io
+import math
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from convlearn._io import atomic_write_bytes
+from convlearn._io import as_path, atomic_write_bytes, check_regular_file
 
-__all__ = ["read_idx", "write_idx", "array_sha256"]
+__all__ = ["read_idx", "write_idx", "array_sha256", "MAX_IDX_BYTES"]
+
+#: The largest array :func:`read_idx` decodes unless told otherwise (``max_bytes``): 1 GiB.
+#: MNIST's training images take 47 MB.
+MAX_IDX_BYTES = 2**30
+_CHUNK = 2**20
+_MAX_EXTRA = 2**20                   # how much of what follows the data is counted for the message
 
 # IDX type code -> NumPy dtype (multi-byte types are big-endian in the file).
 _IDX_DTYPES = {
@@ -41,29 +51,21 @@ _IDX_DTYPES = {
 _UBYTE = 0x08
 
 
-def _read_bytes(path):
-    """Return the (decompressed) bytes of ``path``; ``.gz`` files are gunzipped."""
-    path = Path(path)
-    if path.suffix == ".gz":
-        with open(path, "rb") as raw:  # a missing file raises FileNotFoundError here
-            try:
-                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                    return f.read()
-            except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
-                raise ValueError(
-                    f"Cannot decompress {path}: {exc}. The file is damaged or was cut short "
-                    "(an interrupted download?). Delete it and get it again."
-                ) from exc
-    return path.read_bytes()
-
-
-def read_idx(path):
+def read_idx(path, max_bytes=MAX_IDX_BYTES):
     """Read one IDX file (plain or ``.gz``) into a NumPy array.
+
+    The header is read first and the array it declares is checked before
+    anything is allocated: against the file's size for a plain file, and
+    against ``max_bytes`` always (a ``.gz`` file of a few MB can inflate to
+    gigabytes); a ``.gz`` file is then inflated in chunks, never past the
+    declared size plus one byte.
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, bytes or os.PathLike
         The file, for example ``"t10k-labels-idx1-ubyte.gz"``.
+    max_bytes : int, default :data:`MAX_IDX_BYTES` (1 GiB)
+        The largest array (in bytes) to decode.
 
     Returns
     -------
@@ -76,44 +78,88 @@ def read_idx(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the header is not an IDX header (wrong magic number, unknown type,
-        zero dimensions) or the data are shorter or longer than the header says.
+        If it is not a regular file, the header is not an IDX header (wrong
+        magic number, unknown type, zero dimensions), the data are shorter or
+        longer than the header says, or the array is larger than ``max_bytes``.
     """
-    path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
+    path = Path(as_path(path, "read_idx"))
+    file_size = check_regular_file(str(path), "IDX file").st_size
+    with open(path, "rb") as raw:
+        if path.suffix != ".gz":
+            return _decode(raw, path, file_size, max_bytes)
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                return _decode(f, path, None, max_bytes)
+        except (OSError, EOFError, zlib.error) as exc:  # BadGzipFile is an OSError
+            raise ValueError(
+                f"Cannot decompress {path}: {exc}. The file is damaged or was cut short "
+                "(an interrupted download?). Delete it and get it again."
+            ) from exc
+
+
+def _decode(f, path, file_size, max_bytes):
+    """Read an IDX stream: header, checks, then exactly the declared data (``file_size``: None for gzip)."""
+    head = f.read(4)
+    if len(head) < 4:
         raise ValueError(
-            f"{path} is not an IDX file: it has only {len(data)} bytes, fewer than the "
+            f"{path} is not an IDX file: it has only {len(head)} bytes, fewer than the "
             "4-byte magic number. The file is truncated; delete it and get it again."
         )
-    zero, type_code, ndim = data[0:2], data[2], data[3]
+    zero, type_code, ndim = head[0:2], head[2], head[3]
     if zero != b"\x00\x00" or type_code not in _IDX_DTYPES or ndim == 0:
         raise ValueError(
-            f"{path} is not an IDX file: its magic number is 0x{data[:4].hex()}, expected "
+            f"{path} is not an IDX file: its magic number is 0x{head.hex()}, expected "
             "0x0000TTDD (two zero bytes, a type code such as 08 for unsigned bytes, and "
             "the number of dimensions, e.g. 0x00000803 for images, 0x00000801 for labels). "
             "Check that this is the right file and that it is not damaged."
         )
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(
             f"{path}: the header announces {ndim} dimensions ({header_len} header bytes) "
-            f"but the file has only {len(data)} bytes. The file is truncated; delete it "
+            f"but the file has only {4 + len(dims)} bytes. The file is truncated; delete it "
             "and get it again."
         )
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    shape = tuple(int.from_bytes(dims[k:k + 4], "big") for k in range(0, len(dims), 4))
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    got = len(data) - header_len
-    if got != expected:
-        what = "truncated" if got < expected else "longer than its header says"
+    expected = math.prod(shape) * dtype.itemsize          # Python ints: no overflow
+    if file_size is not None and file_size - header_len != expected:
+        _size_error(path, shape, dtype, expected, file_size - header_len)
+    if expected > max_bytes:
         raise ValueError(
-            f"{path}: the header says shape {shape} of {dtype.name} ({expected} data bytes) "
-            f"but the file holds {got} data bytes: the file is {what}. Delete it and get "
-            "it again."
+            f"{path}: the header says shape {shape} of {dtype.name} ({expected:,} data bytes), more than "
+            f"the {max_bytes:,} bytes allowed (max_bytes). Not decoded: the file is damaged, or not the "
+            "file it is named after."
         )
-    arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
-    return arr.astype(dtype.newbyteorder("="), copy=True)  # own, writable memory
+    out = np.empty(math.prod(shape), dtype=dtype)
+    buf = memoryview(out.view(np.uint8))
+    got = 0
+    while got < expected:
+        chunk = f.read(min(_CHUNK, expected - got))
+        if not chunk:
+            _size_error(path, shape, dtype, expected, got)
+        buf[got:got + len(chunk)] = chunk
+        got += len(chunk)
+    extra = 0
+    while extra <= _MAX_EXTRA:            # a longer .gz: count a little of the rest, then stop
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            break
+        extra += len(chunk)
+    if extra:
+        _size_error(path, shape, dtype, expected, expected + extra, more=extra > _MAX_EXTRA)
+    out = out.reshape(shape)
+    return out if dtype.isnative else out.astype(dtype.newbyteorder("="))  # own, writable memory
+
+
+def _size_error(path, shape, dtype, expected, got, more=False):
+    what = "truncated" if got < expected else "longer than its header says"
+    raise ValueError(
+        f"{path}: the header says shape {shape} of {dtype.name} ({expected} data bytes) "
+        f"but the file holds {'more than ' if more else ''}{got} data bytes: the file is {what}. Delete it and "
+        "get it again."
+    )
 
 
 def write_idx(path, array):

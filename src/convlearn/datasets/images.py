@@ -4,13 +4,30 @@ They behave like ``keras.utils.load_img`` and ``keras.utils.img_to_array``:
 ``load_img`` returns a Pillow image, ``img_to_array`` turns it into a float32
 array of shape (height, width, channels). Pillow is needed only when these
 functions are called (``pip install pillow``, or ``pip install "convlearn[images]"``).
+
+Reading is bounded: only regular files are opened (a FIFO or a device is
+refused from ``os.stat``, never opened), and an image of more than
+:data:`MAX_IMAGE_PIXELS` pixels is refused from its header, before it is
+decoded (a PNG of a few kB can declare 20000x20000 pixels). Whatever Pillow
+cannot read (an unknown format, a truncated file, a decompression bomb) is a
+``ValueError`` naming the file.
 """
 
-import os
+import math
+import struct
 
 import numpy as np
 
-__all__ = ["load_img", "img_to_array"]
+from convlearn._io import as_path, check_regular_file
+
+__all__ = ["load_img", "img_to_array", "MAX_IMAGE_PIXELS", "check_image_size"]
+
+#: The most pixels (width x height) convlearn decodes from one image: 16 million, e.g. 4000x4000
+#: (a 12-megapixel phone photo fits). Larger images are refused before they are decoded.
+MAX_IMAGE_PIXELS = 4000 * 4000
+# What Pillow raises on a damaged or hostile file, besides DecompressionBombError
+_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, KeyError,
+               ZeroDivisionError)
 
 _COLOR_MODES = {"grayscale": "L", "rgb": "RGB", "rgba": "RGBA"}
 _INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
@@ -26,6 +43,23 @@ def _import_pil_image():
             '(or pip install "convlearn[images]").'
         ) from exc
     return Image
+
+
+def check_image_size(width, height, source):
+    """Raise unless an image of ``width`` x ``height`` pixels is within :data:`MAX_IMAGE_PIXELS`.
+
+    Raises
+    ------
+    ValueError
+        Saying the size found, the limit, and how to resize.
+    """
+    if width * height > MAX_IMAGE_PIXELS:
+        side = math.isqrt(MAX_IMAGE_PIXELS)
+        raise ValueError(
+            f"{source} is {width}x{height} pixels ({width * height:,}), more than the {MAX_IMAGE_PIXELS:,} "
+            f"convlearn reads from one image. Resize it to at most {side}x{side} first, e.g. with Pillow: "
+            f"img.thumbnail(({side}, {side})); img.save('smaller.png')."
+        )
 
 
 def _open_image(path):
@@ -48,20 +82,32 @@ def _open_image(path):
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file cannot be read as an image.
+        If it is not a regular file, is larger than :data:`MAX_IMAGE_PIXELS`, or
+        cannot be read as an image.
     """
     pil_image = _import_pil_image()
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No image file at {path!r}. Check the file name and folder.")
+    path = as_path(path, "load_img")
+    check_regular_file(path, "image file")
+
+    def unreadable(exc):
+        return ValueError(f"Cannot read {path!r} as an image ({exc}). Pass a PNG, JPEG or other file Pillow can read.")
+
     try:
-        with pil_image.open(path) as img:
+        img = pil_image.open(path)
+    except pil_image.DecompressionBombError as exc:
+        side = math.isqrt(MAX_IMAGE_PIXELS)
+        raise ValueError(f"{path!r} is too large to be read safely ({exc}). convlearn reads at most "
+                         f"{MAX_IMAGE_PIXELS:,} pixels from one image: resize it to at most {side}x{side} "
+                         "first.") from None
+    except _PIL_ERRORS as exc:                 # UnidentifiedImageError is an OSError
+        raise unreadable(exc) from None
+    with img:
+        check_image_size(img.width, img.height, repr(path))
+        try:
             img.load()
             return img.copy()
-    except (pil_image.UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(
-            f"Cannot read {path!r} as an image ({exc}). Pass a PNG, JPEG or other file Pillow can read."
-        ) from exc
+        except _PIL_ERRORS as exc:             # e.g. "image file is truncated"
+            raise unreadable(exc) from None
 
 
 def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):

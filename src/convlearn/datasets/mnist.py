@@ -19,12 +19,12 @@ Examples
 """
 
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from convlearn.datasets._common import STEMS, find_files, load_files
+from convlearn._limits import FileError, open_zip, read_npz_member
+from convlearn.datasets._common import SHAPES, STEMS, find_files, load_files
 from convlearn.datasets.idx import array_sha256
 
 __all__ = ["load_data", "DATA_DIR", "SHA256"]
@@ -97,25 +97,21 @@ def load_data(path=None):
 
 
 def _load_npz(file, fix):
-    """Load and verify a Keras-layout ``mnist.npz`` (no pickled objects allowed)."""
-    try:
-        npz = np.load(file, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not a zip of named arrays")
-        with npz:
-            found = {key: npz[key] for key in npz.files if key in _NPZ_KEYS}
-            names = list(npz.files)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"Cannot read {file} as a .npz file: {exc}. {fix}") from exc
-    absent = [key for key in _NPZ_KEYS if key not in found]
-    if absent:
-        raise ValueError(
-            f"{file} lacks the array(s) {', '.join(absent)}; an MNIST .npz file holds "
-            f"{', '.join(_NPZ_KEYS)} (found {', '.join(names) or 'nothing'}). {fix}"
-        )
-    arrays = [found[key] for key in _NPZ_KEYS]
+    """Load and verify a Keras-layout ``mnist.npz``: each array's header (shape, dtype) is checked
+    before its data are read, and no pickled objects are allowed."""
+    with open_zip(file, str(file), f"Cannot read {file} as a .npz file: it is not a zip of named arrays. {fix}") as zf:
+        names = sorted(info.filename for info in zf.infolist())
+        absent = [key for key in _NPZ_KEYS if f"{key}.npy" not in names]
+        if absent:
+            listed = ", ".join(n.removesuffix(".npy") for n in names) or "nothing"
+            raise ValueError(
+                f"{file} lacks the array(s) {', '.join(absent)}; an MNIST .npz file holds "
+                f"{', '.join(_NPZ_KEYS)} (found {listed}). {fix}"
+            )
+        arrays = [read_npz_member(zf, f"{key}.npy", str(file), _mnist_check(file, key, stem, fix))
+                  for key, stem in zip(_NPZ_KEYS, STEMS)]
     for key, stem, arr in zip(_NPZ_KEYS, STEMS, arrays):
-        digest = array_sha256(arr) if arr.dtype == np.uint8 else f"(dtype {arr.dtype}, not uint8)"
+        digest = array_sha256(arr)
         if digest != SHA256[stem]:
             raise ValueError(
                 f"{file}: array {key} (shape {arr.shape}) is not the MNIST {key}: its SHA-256 is "
@@ -123,3 +119,14 @@ def _load_npz(file, fix):
             )
     x_train, y_train, x_test, y_test = arrays
     return (x_train, y_train), (x_test, y_test)
+
+
+def _mnist_check(file, key, stem, fix):
+    """Refuse, from its header, an array that cannot be MNIST's ``key`` (so it is never read)."""
+    def check(header):
+        if header.shape != SHAPES[stem] or header.dtype != np.uint8:
+            raise FileError(
+                f"{file}: array {key} (shape {header.shape}, dtype {header.dtype}) is not the MNIST {key}, "
+                f"a uint8 array of shape {SHAPES[stem]}. {fix}"
+            )
+    return check
