@@ -577,3 +577,145 @@ def test_explain_module_without_run_is_reported(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "convlearn.explain.cli", types.ModuleType("convlearn.explain.cli"))
     code, _, err = run(capsys, "explain")
     assert_usage_error(code, err, r"the explain command is not complete in this installation")
+
+
+# ---------------------------------------------------------------------------
+# Hostile but fair inputs: one line, exit code 2, bounded memory (risky ones in a child under a ceiling)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def guide_file(tmp_path_factory):
+    """An untrained guide model: enough for predict to get as far as reading the images."""
+    path = tmp_path_factory.mktemp("guide") / "guide.keras"
+    zoo.guide().save(path)
+    return path
+
+
+def predict_in_child(model, *images, case):
+    """``convlearn predict`` in a child under the memory ceiling: (exit code, stderr, peak MiB)."""
+    from hostile_helpers import report_peak, run_limited
+
+    argv = ["predict", str(model), *map(str, images)]
+    result = run_limited(f"from convlearn.cli import main\nraise SystemExit(main({argv!r}))", timeout=60)
+    report_peak(case, result)
+    assert result["error"] == "SystemExit", result
+    return int(result["message"]), result["stderr"], result["peak_mb"]
+
+
+def assert_one_line_in_bounds(code, err, pattern, peak_mb):
+    assert_usage_error(code, err, pattern)
+    assert peak_mb < 300
+
+
+@pytest.mark.parametrize("width, height, pattern", [
+    (12000, 12000, r"is 12000x12000 pixels \(144,000,000\), more than the 16,000,000 convlearn reads from one "
+                   r"image\. Resize it to at most 4000x4000 first"),
+    (20000, 20000, r"is too large to be read safely \(Image size \(400000000 pixels\) exceeds limit .*\)\. convlearn "
+                   r"reads at most 16,000,000 pixels from one image: resize it to at most 4000x4000 first\."),
+], ids=["1-bit 12000x12000", "20000x20000"])
+def test_predict_refuses_huge_pngs_in_one_line(tmp_path, guide_file, width, height, pattern):
+    pytest.importorskip("PIL")
+    from hostile_helpers import blank_png
+
+    png = blank_png(tmp_path / "big.png", width, height)
+    code, err, peak = predict_in_child(guide_file, png, case=f"convlearn predict on a {width}x{height} PNG")
+    assert_one_line_in_bounds(code, err, r"cannot use '.*big\.png': '.*big\.png' " + pattern, peak)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
+def test_predict_refuses_a_fifo_instead_of_hanging(tmp_path, guide_file):
+    for name in ("pipe.png", "pipe.npy"):
+        os.mkfifo(tmp_path / name)
+        code, err, peak = predict_in_child(guide_file, tmp_path / name, case=f"convlearn predict on a FIFO ({name})")
+        assert_one_line_in_bounds(code, err, rf"cannot use '.*{name}': .* is a FIFO \(named pipe\), not an? "
+                                             r"(image )?file; convlearn reads only regular files\.", peak)
+    os.mkfifo(tmp_path / "pipe.keras")
+    code, err, peak = predict_in_child(tmp_path / "pipe.keras", tmp_path / "x.npy", case="convlearn predict, FIFO model")
+    assert_one_line_in_bounds(code, err, r"cannot load the model '.*pipe\.keras': .* is a FIFO \(named pipe\), not a "
+                                         r"model file", peak)
+
+
+@pytest.mark.parametrize("data, pattern", [
+    (b"\x93NUMPY\x02\x00" + (0xFFFF_FFF0).to_bytes(4, "little") + b"{'descr'",
+     r"cannot read '.*x\.npy' as a \.npy array \('.*x\.npy': its \.npy header claims 4,294,967,280 bytes"),
+    (None, r"'.*x\.npy' holds 1,000,000,000 images; predict takes at most 70,000 from one file\. Split it"),
+], ids=["4 GiB header", "10^9 images declared"])
+def test_predict_refuses_hostile_npy_headers_before_reading(tmp_path, guide_file, data, pattern):
+    from hostile_helpers import npy_header
+
+    (tmp_path / "x.npy").write_bytes(data if data is not None else npy_header((10**9, 28, 28), "|u1"))
+    code, err, peak = predict_in_child(guide_file, tmp_path / "x.npy", case="convlearn predict on a hostile .npy")
+    assert_one_line_in_bounds(code, err, pattern, peak)
+
+
+def test_predict_refuses_a_truncated_npy(capsys, tmp_path, guide_file):
+    from hostile_helpers import npy_header
+
+    (tmp_path / "short.npy").write_bytes(npy_header((3, 28, 28), "|u1") + bytes(100))
+    code, _, err = run(capsys, "predict", guide_file, tmp_path / "short.npy")
+    assert_usage_error(code, err, r"'.*short\.npy' is truncated: its header declares 2,352 data bytes, the file "
+                                  r"holds 100\. Save it again with numpy\.save\.")
+
+
+def test_predict_refuses_a_folder_as_an_image(capsys, tmp_path, guide_file):
+    (tmp_path / "photos.png").mkdir()
+    code, _, err = run(capsys, "predict", guide_file, tmp_path / "photos.png")
+    assert_usage_error(code, err, r"cannot use '.*photos\.png': .* is a folder, not an image file")
+
+
+def test_predict_show_steps_folder_that_cannot_be_made(capsys, tmp_path, guide_file, mnist_test):
+    pytest.importorskip("PIL")
+    png = tmp_path / "digit.png"
+    write_digit_png(png, mnist_test[0][0])
+    (tmp_path / "file").write_text("x")
+    code, _, err = run(capsys, "predict", guide_file, png, "--show-steps", tmp_path / "file" / "steps")
+    assert_usage_error(code, err, r"--show-steps: cannot create the folder '.*file/steps': Not a directory\.")
+
+
+@pytest.mark.parametrize("error", [OSError(5, "Input/output error"), RuntimeError("a worker stopped"),
+                                   MemoryError(), TypeError("unexpected\ntwo lines")],
+                         ids=["OSError", "RuntimeError", "MemoryError", "TypeError"])
+def test_unexpected_errors_end_in_one_line_and_exit_code_2(capsys, tmp_path, guide_file, monkeypatch, error):
+    import convlearn.datasets
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(convlearn.datasets, "load_digit_image", fail)
+    code, _, err = run(capsys, "predict", guide_file, tmp_path / "digit.png")
+    expected = {"OSError": r"\[Errno 5\] Input/output error", "RuntimeError": "a worker stopped",
+                "MemoryError": r"not enough memory\.", "TypeError": "unexpected two lines"}[type(error).__name__]
+    assert_usage_error(code, err, rf"^convlearn: error: {expected}$")
+
+
+def test_a_model_that_cannot_be_saved_is_one_line(capsys, tmp_path, monkeypatch):
+    def read_only(self, path, **kwargs):
+        raise PermissionError(13, f"Cannot write {str(path)!r}: Read-only file system.")
+
+    monkeypatch.setattr(convlearn.Sequential, "save", read_only)
+    code, _, err = run(capsys, "train", "--limit", 16, "--epochs", 1, "--test-limit", 8, "--verbose", 0,
+                       "--no-plots", "--output", tmp_path / "m.keras")
+    assert_usage_error(code, err, r"cannot save the model to '.*m\.keras': \[Errno 13\] Cannot write '.*m\.keras': "
+                                  r"Read-only file system\.")
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--dpi", "0"], r"argument --dpi: expected a whole number from 10 to 600; got '0'"),
+    (["--dpi", "5000"], r"argument --dpi: expected a whole number from 10 to 600; got '5000'"),
+    (["--padding", "3000"], r"argument --padding: expected valid, same or a number of zeros from 0 to 64; got "
+                            r"'3000'"),
+])
+def test_explain_refuses_sizes_that_would_take_gigabytes(capsys, argv, pattern):
+    code, _, err = run(capsys, "explain", "conv", *argv)
+    assert_usage_error(code, err, pattern)
+
+
+def test_explain_reports_unexpected_errors_in_one_line(capsys, monkeypatch):
+    import convlearn.explain.cli as explain_cli
+
+    def fail(*args, **kwargs):
+        raise MemoryError("Unable to allocate 72 GiB")
+
+    monkeypatch.setattr(explain_cli, "explain_conv", fail)
+    code, _, err = run(capsys, "explain", "conv", "--lang", "en")
+    assert code == 2 and err == "convlearn explain: error: not enough memory (Unable to allocate 72 GiB)\n"

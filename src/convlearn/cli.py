@@ -13,8 +13,9 @@ public API (``Sequential``, layers, ``datasets``, ``fit``, ``load_model``), so
 the code below is also an example of using the library.
 
 Exit codes: 0 success, 1 training failed (the loss diverged), 2 a usage or input
-error (printed as ``convlearn: error: ...`` with what to do, never a traceback),
-130 interrupted with Ctrl-C.
+error (printed as ``convlearn: error: ...`` with what to do, never a traceback;
+convlearn's own errors from a hostile or broken file, and operating-system errors
+such as a folder that cannot be made, end the same way), 130 interrupted with Ctrl-C.
 
 Importing this module is cheap: NumPy and the models are imported only when a
 command runs.
@@ -43,6 +44,9 @@ IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28, one channel
 _COMMANDS = ("train", "evaluate", "predict")
 _EXPLAIN_MODULE = "convlearn.explain.cli"
 _STEP_IMAGE_SIDE = 280  # --show-steps enlarges smaller step images to about this size
+MAX_NPY_IMAGES = 70_000  # all of MNIST; a .npy file declaring more is refused from its header
+# What a command may raise on bad input (a file, a path, the memory); printed as one line, exit code 2
+_INPUT_ERRORS = (ValueError, TypeError, OSError, MemoryError, RuntimeError)
 
 
 class CLIError(Exception):
@@ -304,6 +308,8 @@ def _load_model(path):
         ) from None
     except (ValueError, OSError) as exc:
         raise CLIError(f"cannot load the model {path!r}: {exc}") from None
+    except MemoryError:
+        raise CLIError(f"cannot load the model {path!r}: not enough memory for it.") from None
 
 
 def _check_image_model(model, path):
@@ -543,35 +549,53 @@ def _run_evaluate(args):
 # ---------------------------------------------------------------------------
 
 def _load_npy(path):
-    """(name, image) pairs from a .npy file of shape (28, 28) or (N, 28, 28), an optional trailing 1 allowed."""
+    """(name, image) pairs from a .npy file of shape (28, 28) or (N, 28, 28), an optional trailing 1 allowed.
+
+    The header is read first: a file declaring another shape, a non-numeric dtype or more than
+    MAX_NPY_IMAGES images is refused before its data are read.
+    """
     import numpy as np
 
-    if not os.path.isfile(path):
-        raise CLIError(f"no file at {path!r}. Check the file name and folder.")
+    from ._io import check_regular_file
+    from ._limits import FileError, read_npy_data, read_npy_header
+
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        size = check_regular_file(path, "file").st_size
+    except FileNotFoundError:
+        raise CLIError(f"no file at {path!r}. Check the file name and folder.") from None
+    except ValueError as exc:
+        raise CLIError(f"cannot use {path!r}: {exc}") from None
+    try:
+        with open(path, "rb") as f:
+            header = read_npy_header(f, repr(path))
+            shape = header.shape
+            if header.dtype.kind not in "biuf":
+                raise CLIError(f"{path!r} must hold a numeric array; got {header.dtype}.")
+            images = shape[:-1] if len(shape) in (3, 4) and shape[-1] == 1 and shape[-2] == IMAGE_SIDE else shape
+            images = (1,) + images if images == (IMAGE_SIDE, IMAGE_SIDE) else images
+            if len(images) != 3 or images[1:] != (IMAGE_SIDE, IMAGE_SIDE) or images[0] == 0:
+                raise CLIError(
+                    f"{path!r} holds an array of shape {shape}; expected one 28x28 image, shape (28, 28), or "
+                    "several, shape (N, 28, 28). For a photo or drawing of a digit, pass the PNG or JPEG file "
+                    "instead."
+                )
+            if images[0] > MAX_NPY_IMAGES:
+                raise CLIError(f"{path!r} holds {images[0]:,} images; predict takes at most {MAX_NPY_IMAGES:,} "
+                               "from one file. Split it into smaller files.")
+            if header.nbytes > size - f.tell():
+                raise CLIError(f"{path!r} is truncated: its header declares {header.nbytes:,} data bytes, the "
+                               f"file holds {size - f.tell():,}. Save it again with numpy.save.")
+            arr = read_npy_data(f, header, repr(path)).reshape(images)  # (N, 28, 28)
+    except FileError as exc:
         raise CLIError(f"cannot read {path!r} as a .npy array ({exc}). Save it with numpy.save.") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise CLIError(f"{path!r} must hold a numeric array; got {getattr(arr, 'dtype', type(arr).__name__)}.")
-    shape = arr.shape
-    if arr.ndim in (3, 4) and shape[-1] == 1 and shape[-2] == IMAGE_SIDE:
-        arr = arr[..., 0]  # (..., 28, 28)
-    if arr.shape == (IMAGE_SIDE, IMAGE_SIDE):
-        arr = arr[None]  # (1, 28, 28)
-    if arr.ndim != 3 or arr.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE) or len(arr) == 0:
-        raise CLIError(
-            f"{path!r} holds an array of shape {shape}; expected one 28x28 image, shape (28, 28), or "
-            "several, shape (N, 28, 28). For a photo or drawing of a digit, pass the PNG or JPEG file instead."
-        )
-    values = arr.astype(np.float64)
+    values = arr.astype(np.float32)  # (N, 28, 28); float32 division gives the float64 result, rounded
     if not np.isfinite(values).all():
         raise CLIError(f"{path!r} contains NaN or infinite values.")
     low, high = values.min(), values.max()
     if low < 0 or high > 255:
         raise CLIError(f"{path!r} has values from {low:g} to {high:g}; expected pixels in 0..255 or 0..1.")
     if arr.dtype.kind != "f" or high > 1:
-        values = values / 255
+        values /= 255
     if len(arr) == 1:
         return [(path, values[0])]
     return [(f"{path}[{i}]", image) for i, image in enumerate(values)]
@@ -610,6 +634,14 @@ def _write_steps(folder, path, steps, used_stems):
     return written
 
 
+def _make_folder(folder):
+    """Create the --show-steps folder (and its parents) if needed, raising CLIError if it cannot be made."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"--show-steps: cannot create the folder {folder!r}: {exc.strerror or exc}.") from None
+
+
 def _percent(p):
     return f"{100 * p:.2f}%"
 
@@ -642,7 +674,7 @@ def _run_predict(args):
         names.append(path)
         images.append(image)
         if args.show_steps is not None:
-            os.makedirs(args.show_steps, exist_ok=True)
+            _make_folder(args.show_steps)
             steps_written += _write_steps(args.show_steps, path, steps, used_stems)
 
     x = np.stack(images)[..., None].astype(np.float32)  # (N, 28, 28, 1)
@@ -687,18 +719,26 @@ def main(argv=None):
         The exit code: 0 success, 1 training diverged, 2 usage or input error,
         130 interrupted (Ctrl-C).
     """
+    import warnings
+
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
             args = build_parser(argv).parse_args(argv)
         except SystemExit as exc:  # --help and --version print and exit
             return exc.code if isinstance(exc.code, int) else EXIT_OK
-        if args.command == "explain":
-            code = _load_explain().run(args)
-            return EXIT_OK if code is None else int(code)
-        return _RUNNERS[args.command](args)
+        with warnings.catch_warnings():
+            # Pillow warns about images it finds large; convlearn refuses them with its own message
+            warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+            if args.command == "explain":
+                code = _load_explain().run(args)
+                return EXIT_OK if code is None else int(code)
+            return _RUNNERS[args.command](args)
     except CLIError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except _INPUT_ERRORS as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except _Interrupted as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -706,6 +746,14 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _one_line(exc):
+    """An exception as one line of text: its message with the line breaks folded, or what it means."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"not enough memory{': ' + text if text else ''}."
+    return text or type(exc).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover

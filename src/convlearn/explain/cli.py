@@ -38,6 +38,32 @@ __all__ = ["TOPICS", "add_parser", "build_parser", "configure_parser", "run", "m
 
 #: What ``convlearn explain TOPIC`` can explain.
 TOPICS = ("all", "input", "conv", "relu", "pool", "flatten", "dense", "softmax")
+#: ``--dpi`` range: beyond 600 dpi one figure takes hundreds of MB and shows nothing more.
+DPI_RANGE = (10, 600)
+#: The most zeros ``--padding`` adds on each side (the walk-through grows with its square).
+MAX_PADDING = 64
+# Errors a walk-through may raise on odd input (a path, the memory): one line, exit code 2
+_INPUT_ERRORS = (ValueError, TypeError, OSError, MemoryError, RuntimeError)
+
+
+def _dpi(text: str) -> int:
+    """An argparse ``type``: a whole number of dots per inch in :data:`DPI_RANGE`."""
+    low, high = DPI_RANGE
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}; got {text!r}")
+    return value
+
+
+def _padding(text: str) -> str:
+    """An argparse ``type``: a number of zeros at most :data:`MAX_PADDING` (words are checked later)."""
+    if text.strip().isdigit() and int(text) > MAX_PADDING:
+        raise argparse.ArgumentTypeError(f"expected valid, same or a number of zeros from 0 to {MAX_PADDING}; "
+                                         f"got {text!r}")
+    return text
 
 
 def _help(key: str, lang: str, **fmt: Any) -> str:
@@ -53,7 +79,8 @@ def configure_parser(parser: argparse.ArgumentParser, lang: str | None = None) -
     parser.add_argument("--image", metavar="MATRIX", help=_help("cli_image", lang, hint=hint))
     parser.add_argument("--kernel", metavar="MATRIX", help=_help("cli_kernel", lang, hint=hint))
     parser.add_argument("--stride", default="1", metavar="S", help=_help("cli_stride", lang))
-    parser.add_argument("--padding", default="valid", metavar="valid|same|P", help=_help("cli_padding", lang))
+    parser.add_argument("--padding", default="valid", type=_padding, metavar="valid|same|P",
+                        help=_help("cli_padding", lang))
     parser.add_argument("--pool", default="max", metavar="max|avg", help=_help("cli_pool", lang))
     parser.add_argument("--pool-size", default="2", metavar="N", help=_help("cli_pool_size", lang))
     parser.add_argument("--pool-stride", default=None, metavar="N", help=_help("cli_pool_stride", lang))
@@ -70,7 +97,7 @@ def configure_parser(parser: argparse.ArgumentParser, lang: str | None = None) -
     parser.add_argument("--color", "--colour", default="auto", choices=("auto", "always", "never"),
                         help=_help("cli_color", lang))
     parser.add_argument("--figures", metavar="DIR", default=None, help=_help("cli_figures", lang))
-    parser.add_argument("--dpi", type=int, default=100, help=_help("cli_dpi", lang))
+    parser.add_argument("--dpi", type=_dpi, default=100, help=_help("cli_dpi", lang))
     return parser
 
 
@@ -266,10 +293,27 @@ def run(args: argparse.Namespace, stdout: Any = None, stderr: Any = None) -> int
     Returns
     -------
     int
-        0 on success, 2 for a bad argument, 1 when figures could not be drawn.
+        0 on success, 2 for a bad argument (or any other input the walk-through
+        cannot use, printed as one line), 1 when figures could not be drawn.
     """
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
+    try:
+        return _run(args, stdout, stderr)
+    except _INPUT_ERRORS as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, MemoryError):
+            text = f"not enough memory ({text})"
+        try:
+            lang = resolve_lang(getattr(args, "lang", None))
+        except ValueError:
+            lang = resolve_lang()
+        _write(stderr, "convlearn explain: " + tr("cli_error", lang, message=text) + "\n")
+        return 2
+
+
+def _run(args: argparse.Namespace, stdout: Any, stderr: Any) -> int:
+    """:func:`run` without its last line of defence."""
     try:
         lang = resolve_lang(args.lang)
     except ValueError:
