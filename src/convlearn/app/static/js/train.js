@@ -10,6 +10,7 @@ let source = null;
 let points = [];          // {x: epochs done (fraction), loss, accuracy}
 let status = { state: "idle", result: null };
 let lastError = null;
+let runEpochs = 1;        // epochs of the run being shown
 
 export function initTrain() {
   $("train-start").addEventListener("click", start);
@@ -49,9 +50,13 @@ function connect() {
   const handle = (ev) => {
     const e = JSON.parse(ev.data);
     status.state = e.state;
-    if (e.type === "start") { points = []; status.result = null; }
+    if (e.type === "start") { points = []; status.result = null; runEpochs = e.config.epochs; }
     if (e.type === "progress" && e.steps) {
       points.push({ x: e.epoch + e.batch / e.steps, loss: e.loss, accuracy: e.accuracy, epochs: e.epochs });
+      drawCurve();
+    }
+    if (e.type === "epoch") {  // the epoch's final running averages: a point at its end
+      points.push({ x: e.epoch + 1, loss: e.loss, accuracy: e.accuracy, epochs: runEpochs });
       drawCurve();
     }
     if (e.type === "done") { status.result = e.result; finish(); }
