@@ -88,6 +88,18 @@ def test_pillow_images_and_arrays_beyond_the_limit_are_refused():
     assert MAX_IMAGE_PIXELS == 4000 * 4000
 
 
+def test_a_target_size_beyond_the_limit_is_refused_before_resizing(tmp_path):
+    """Resizing a small picture to 100000x100000 would allocate 30 GB."""
+    import convlearn
+
+    Image.new("L", (30, 20), 255).save(tmp_path / "w.png")
+    with pytest.raises(ValueError, match=r"^target_size=\(100000, 100000\) is 100000x100000 pixels "
+                                         r"\(10,000,000,000\), more than the 16,000,000"):
+        convlearn.utils.load_img(tmp_path / "w.png", target_size=(100000, 100000))
+    img = convlearn.utils.load_img(tmp_path / "w.png", target_size=(10, 10), keep_aspect_ratio=True)
+    assert img.size == (10, 10)
+
+
 # ---------------------------------------------------------------------------
 # Special files, damaged files
 # ---------------------------------------------------------------------------

@@ -228,9 +228,12 @@ def _copy_member(zf, name, limit, label, out):
     """Inflate member ``name`` into ``out`` in chunks, refusing it once it passes ``limit`` bytes."""
     info = _member_info(zf, name, limit, label)
     total = 0
-    with _zip_errors(label, f"'{name}'"), zf.open(info) as member:
+    with _zip_errors(label, f"'{name}'"):
+        member = zf.open(info)
+    with member:
         while True:
-            chunk = member.read(CHUNK_BYTES)
+            with _zip_errors(label, f"'{name}'"):      # not around out.write: a full disk is no damaged file
+                chunk = member.read(CHUNK_BYTES)
             if not chunk:
                 if total != info.file_size:
                     raise FileError(f"{label} is corrupted: member '{name}' holds {total} bytes; the zip "

@@ -65,11 +65,16 @@ def set_random_seed(seed):
     _rng.set_global_seed(seed)
 
 
-def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest"):
-    """Load an image file as a Pillow image (needs Pillow: ``pip install "convlearn[images]"``)."""
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):
+    """Load an image file as a Pillow image (needs Pillow: ``pip install "convlearn[images]"``).
+
+    Images of more than 16 million pixels (4000x4000) are refused before they
+    are decoded; see :func:`convlearn.datasets.images.load_img`.
+    """
     from .datasets.images import load_img as _load_img
 
-    return _load_img(path, color_mode=color_mode, target_size=target_size, interpolation=interpolation)
+    return _load_img(path, color_mode=color_mode, target_size=target_size, interpolation=interpolation,
+                     keep_aspect_ratio=keep_aspect_ratio)
 
 
 def img_to_array(img, dtype="float32"):

@@ -156,6 +156,7 @@ def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", 
             raise ValueError(
                 f"target_size must be (height, width) with two positive integers; got {target_size!r}."
             )
+        check_image_size(int(target_size[1]), int(target_size[0]), f"target_size={tuple(target_size)!r}")
     img = _open_image(path)
     if img.mode != _COLOR_MODES[color_mode]:
         img = img.convert(_COLOR_MODES[color_mode])
