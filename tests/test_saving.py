@@ -552,3 +552,11 @@ def test_a_member_claiming_a_huge_size_is_not_inflated(trained, tmp_path, member
     with pytest.raises(ValueError, match=rf"member '{member}' would inflate to 4294967280 bytes, more than the "
                                          r"\d+-byte limit; refusing to load it"):
         load_model(bad)
+
+
+def test_load_model_takes_max_weights(tmp_path):
+    model = small_cnn()
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"max_weights"):
+        load_model(tmp_path / "m.keras", max_weights=10)
+    assert load_model(tmp_path / "m.keras", max_weights=model.count_params()).count_params() == model.count_params()

@@ -54,8 +54,9 @@ from typing import NamedTuple
 import numpy as np
 
 #: The most weights (numbers) a model file may ask for unless ``load_model(..., max_weights=...)``
-#: says otherwise: 200 MB in float32.
-DEFAULT_MAX_WEIGHTS = 50_000_000
+#: says otherwise: 80 MB in float32 (with Adam's state, three times that). The largest CNN of a
+#: learner's tutorial (a ResNet-18, 11 million) fits; pass more for a bigger model you trust.
+DEFAULT_MAX_WEIGHTS = 20_000_000
 #: The largest ``.npy`` header read (a real one takes about a hundred bytes).
 MAX_NPY_HEADER = 65_536
 CHUNK_BYTES = 2**20                    # read and inflate 1 MiB at a time

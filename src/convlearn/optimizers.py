@@ -175,6 +175,7 @@ class Optimizer:
                     raise ValueError(f"Saved optimizer state has an array of shape {value.shape}; "
                                      f"expected {slot[name].shape}.")
                 slot[name][...] = value
+                del value          # the next array may be read lazily: never hold two at once
 
     def get_config(self):
         return {"name": self.name, "learning_rate": self._learning_rate, "clipnorm": self.clipnorm,

@@ -15,7 +15,7 @@ inflated in chunks and refused past the size the model needs, every array's
 ``.npy`` header (shape, dtype) is checked against the model's weights before
 its data are read, member names must be unique, and the weights that the config
 asks for are counted as the layers are built, refused past ``max_weights``
-(50 million by default: 200 MB in float32). So a file of a few kB, or a
+(20 million by default: 80 MB in float32). So a file of a few kB, or a
 megabyte of compressed zeros, cannot make loading allocate more than the model
 it describes needs: its weights, one of the file's arrays at a time, and (when
 compiled) the optimizer's state.
@@ -295,7 +295,7 @@ def load_model(filepath, compile=True, custom_objects=None, max_weights=None):
         that are not convlearn's.
     max_weights : int, optional
         The most weights (numbers) the file's model may have; default
-        :data:`DEFAULT_MAX_WEIGHTS`, 50 million (200 MB in float32). Pass a larger
+        :data:`DEFAULT_MAX_WEIGHTS`, 20 million (80 MB in float32). Pass a larger
         number for a larger model from a file you trust.
 
     Loading allocates the model's weights and one of the file's arrays at a

@@ -11,13 +11,15 @@ from .model import Model
 from .sequential import Sequential
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True, max_weights=None):
     """Load a model saved with ``model.save(...)``.
 
     ``custom_objects`` maps class names in the file to your own classes (a
     subclassed model, a layer of your own); loading builds only those and
     convlearn's own classes, and never runs code from the file, so
-    ``safe_mode`` makes no difference.
+    ``safe_mode`` makes no difference. ``max_weights`` caps how many weights the
+    file may ask for (default 20 million): a small hostile file cannot make loading
+    allocate without bound.
 
     Raises
     ------
@@ -28,7 +30,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """
     from ..saving import load_model as _load
 
-    return _load(filepath, compile=compile, custom_objects=custom_objects)
+    return _load(filepath, compile=compile, custom_objects=custom_objects, max_weights=max_weights)
 
 
 __all__ = ["Functional", "Model", "Sequential", "load_model"]
