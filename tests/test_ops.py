@@ -183,6 +183,30 @@ def _conv_in_pieces(N, H, W, C, kh, kw, sh, sw, padding, F, use_bias, threaded, 
             assert close(db, db_r)
 
 
+@SETTINGS
+@given(geom=window_geometry(), F=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_conv2d_of_the_relu_of_its_input_equals_relu_then_conv(geom, F, seed):
+    """``relu_input``: the ReLU applied as the input is copied, its gate applied to the
+    input gradient; the loops run the ReLU, then the convolution."""
+    N, H, W, C, kh, kw, sh, sw, padding = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, H, W, C))
+    kernel = rng.standard_normal((kh, kw, C, F))
+    bias = rng.standard_normal(F)
+    relu = convlearn.activations.get("relu")
+    a, relu_cache = relu.forward(x)
+    out_r, cache_r = reference.conv2d_forward(a, kernel, bias, (sh, sw), padding)
+    dout = rng.standard_normal(out_r.shape)
+    da_r, dk_r, db_r = reference.conv2d_backward(dout, cache_r, True)
+    work = {}
+    for _ in range(2):                                          # a reused workspace
+        out, cache = fast.conv2d_forward(x, kernel, bias, (sh, sw), padding, workspace=work, relu_input=True)
+        dx, dk, db = fast.conv2d_backward(dout, cache, True, workspace=work)
+        assert close(out, out_r) and close(dk, dk_r) and close(db, db_r)
+        assert close(dx, relu.backward(da_r, relu_cache))
+    assert not np.shares_memory(cache.xp, x)                    # x itself is left as it was
+
+
 @pytest.mark.parametrize("strides, padding", [((1, 1), "valid"), ((1, 1), "same"), ((2, 2), "same")])
 def test_conv2d_one_by_one_takes_the_input_as_its_matrix(strides, padding, rng):
     """A 1x1 filter needs no padding: the cache keeps the input itself, which at stride 1

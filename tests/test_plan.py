@@ -138,9 +138,9 @@ def residual_model():
 
 
 def test_training_plan_with_norm_relu_and_reused_buffers_gives_the_plain_gradients(rng):
-    """BatchNormalization + ReLU as one step, convolutions and max pooling with buffers of
-    their own: the gradients and moving averages of the plain program, in two steps
-    that reuse the buffers."""
+    """BatchNormalization + ReLU as one step, a ReLU layer inside the convolution after
+    it, convolutions and max pooling with buffers of their own: the gradients and
+    moving averages of the plain program, in two steps that reuse the buffers."""
     results = {}
     for name in ("plain", "planned"):
         model = residual_model()
@@ -148,9 +148,11 @@ def test_training_plan_with_norm_relu_and_reused_buffers_gives_the_plain_gradien
         program = model.program(training=True)
         if name == "planned":
             program, _ = plan.training_plan(program, [None], {id(p) for p in params})
-            assert kinds(program) == ["ConvCall", "NormReLU", "Activation", "ConvCall", "BatchNormalization",
-                                      "MaxPoolCall", "ConvCall", "Add", "GlobalAveragePooling2D", "Dense"]
-            assert program.steps[0].layer.need_dx is False and program.steps[3].layer.need_dx is True
+            assert kinds(program) == ["ConvCall", "NormReLU", "ConvCall", "BatchNormalization", "MaxPoolCall",
+                                      "ConvCall", "Add", "GlobalAveragePooling2D", "Dense"]
+            stem, relu_conv, shortcut = (program.steps[i].layer for i in (0, 2, 5))
+            assert stem.need_dx is False and relu_conv.need_dx is True and shortcut.need_dx is True
+            assert relu_conv.relu is not None and stem.relu is None and shortcut.relu is None
         got = []
         for seed in (0, 1):                      # the second step reuses the first one's buffers
             data = np.random.default_rng(seed)

@@ -137,6 +137,7 @@ class ConvCache(NamedTuple):
     strides: tuple            # (sh, sw)
     pads: tuple               # ((top, bottom), (left, right))
     x_shape: tuple            # (N, H, W, C)
+    relu_input: bool = False  # the input went through a ReLU first (xp holds max(x, 0))
 
 
 def _any_pads(pads):
@@ -159,37 +160,62 @@ def _bordered(workspace, key, shape, dtype, value=0.0):
     return buf
 
 
-def _pad_into(xp, x, pads, n0, n1):
-    """Copy samples n0..n1-1 of ``x`` (N, H, W, C) into the interior of ``xp`` (N, Hp, Wp, C)."""
+def _interior(xp, pads, n0, n1):
+    """Samples n0..n1-1 of a padded array without their padding: (n, H, W, C)."""
+    (t, b), (l, r) = pads
+    return xp[n0:n1, t:xp.shape[1] - b, l:xp.shape[2] - r]
+
+
+def _pad_into(xp, x, pads, n0, n1, relu=False):
+    """Copy samples n0..n1-1 of ``x`` (N, H, W, C) into the interior of ``xp`` (N, Hp, Wp, C)
+    (their ReLU, ``max(x, 0)``, with ``relu``)."""
     (t, _), (l, _) = pads
     H, W = x.shape[1:3]
-    xp[n0:n1, t:t + H, l:l + W] = x[n0:n1]
+    if relu:
+        np.maximum(x[n0:n1], x.dtype.type(0), out=xp[n0:n1, t:t + H, l:l + W])
+    else:
+        xp[n0:n1, t:t + H, l:l + W] = x[n0:n1]
 
 
 class _Im2col:
     """im2col matrices of a few samples at a time, built in one reused buffer.
 
-    ``windows`` is the strided view (N, Ho, Wo, kh, kw, C) of every window;
-    ``rows(n0, n1)`` copies those of samples n0..n1-1 and returns them as a
+    ``rows(n0, n1)`` copies the windows of samples n0..n1-1 and returns them as a
     (samples * Ho * Wo, kh * kw * C) matrix. With a 1x1 filter at stride 1 the
-    input itself is that matrix, and nothing is copied.
+    input itself is that matrix, and nothing is copied. With one input channel
+    the matrix is built transposed, one tap at a time (``kh * kw`` copies of whole
+    strided images instead of runs of one number: 4x faster), and handed out as
+    the transpose of that.
     """
 
     def __init__(self, xp, kh, kw, sh, sw, Ho, Wo, workspace, key, samples):
         N, _, _, C = xp.shape
         self.S, self.K = Ho * Wo, kh * kw * C
         self.direct = (kh, kw, sh, sw) == (1, 1, 1, 1) and xp.flags.c_contiguous
-        self.source = xp.reshape(N * self.S, self.K) if self.direct else None
-        self.windows = _windows(xp, kh, kw, sh, sw, Ho, Wo)          # view (N, Ho, Wo, kh, kw, C)
-        if not self.direct:
+        self.taps_major = C == 1 and not self.direct
+        self.xp, self.geometry = xp, (kh, kw, sh, sw, Ho, Wo)
+        if self.direct:
+            self.source = xp.reshape(N * self.S, self.K)
+        elif self.taps_major:
+            self.buf = _buffer(workspace, key, (self.K * samples * self.S,), xp.dtype)
+        else:
+            self.windows = _windows(xp, kh, kw, sh, sw, Ho, Wo)      # view (N, Ho, Wo, kh, kw, C)
             self.buf = _buffer(workspace, key, (samples,) + self.windows.shape[1:], xp.dtype)
 
     def rows(self, n0, n1):
+        n = n1 - n0
         if self.direct:
             return self.source[n0 * self.S:n1 * self.S]
-        piece = self.buf[:n1 - n0]
+        if self.taps_major:
+            kh, kw, sh, sw, Ho, Wo = self.geometry
+            piece = self.buf[:self.K * n * self.S].reshape(kh, kw, n, Ho, Wo)
+            for a in range(kh):
+                for b in range(kw):
+                    np.copyto(piece[a, b], self.xp[n0:n1, a:a + sh * (Ho - 1) + 1:sh, b:b + sw * (Wo - 1) + 1:sw, 0])
+            return piece.reshape(self.K, n * self.S).T                # (samples*Ho*Wo, kh*kw), transposed
+        piece = self.buf[:n]
         np.copyto(piece, self.windows[n0:n1])
-        return piece.reshape((n1 - n0) * self.S, self.K)             # (samples*Ho*Wo, kh*kw*C)
+        return piece.reshape(n * self.S, self.K)                     # (samples*Ho*Wo, kh*kw*C)
 
 
 def _conv_pieces(N, S, K, F, itemsize):
@@ -199,7 +225,7 @@ def _conv_pieces(N, S, K, F, itemsize):
     return [(i, n0, n1) for i, (n0, n1) in enumerate(parts)], step
 
 
-def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=None):
+def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=None, relu_input=False):
     """Vectorised twin of :func:`convlearn.ops.reference.conv2d_forward`.
 
     Parameters
@@ -207,6 +233,10 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=N
     workspace : dict, optional
         Buffers reused from call to call (the padded input, the im2col pieces); the
         caller keeps it, and runs one call at a time with it.
+    relu_input : bool
+        Convolve ``max(x, 0)`` instead of ``x``: a ReLU layer before the convolution,
+        applied while the input is copied into the padded buffer (the backward pass
+        then gates the input gradient, as the ReLU's backward pass would).
 
     Returns
     -------
@@ -219,7 +249,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=N
     sh, sw = strides
     Ho, Wo, pads = _geometry(x.shape, (kh, kw), strides, padding)
     S, K = Ho * Wo, kh * kw * C                                      # S output positions per sample
-    padded = _any_pads(pads)
+    padded = _any_pads(pads) or relu_input
     padded_shape = (N, H + sum(pads[0]), W + sum(pads[1]), C)
     xp = _bordered(workspace, "conv_x", padded_shape, x.dtype) if padded else x    # (N, Hp, Wp, C)
     kmat = kernel.reshape(K, F)                                      # (kh*kw*C, F)
@@ -228,7 +258,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=N
 
     def part(i, n0, n1):
         if padded:
-            _pad_into(xp, x, pads, n0, n1)
+            _pad_into(xp, x, pads, n0, n1, relu_input)
         cols = _Im2col(xp, kh, kw, sh, sw, Ho, Wo, workspace, ("cols", i), step)
         for c0 in range(n0, n1, step):
             c1 = min(n1, c0 + step)
@@ -237,7 +267,7 @@ def conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", workspace=N
                 out[c0 * S:c1 * S] += bias
 
     parallel.run(part, parts)
-    cache = ConvCache(xp, kernel, bias is not None, strides, pads, x.shape)
+    cache = ConvCache(xp, kernel, bias is not None, strides, pads, x.shape, relu_input)
     return out.reshape(N, Ho, Wo, F), cache                          # (N, Ho, Wo, F)
 
 
@@ -247,7 +277,7 @@ def conv2d_backward(dout, cache, need_dx=True, workspace=None):
     ``workspace``: as in :func:`conv2d_forward` (the padded output gradient and the
     im2col pieces).
     """
-    xp, kernel, has_bias, (sh, sw), pads, x_shape = cache
+    xp, kernel, has_bias, (sh, sw), pads, x_shape, relu_input = cache
     N, Ho, Wo, F = dout.shape
     kh, kw, C, _ = kernel.shape
     N, H, W, C = x_shape
@@ -286,7 +316,10 @@ def conv2d_backward(dout, cache, need_dx=True, workspace=None):
             if db is not None:
                 db += np.ones(len(g), dtype=dout.dtype) @ g          # (F,)
             if turned:
-                np.matmul(dcols.rows(c0, c1), kturned, out=dx[c0 * H * W:c1 * H * W])
+                rows = dx[c0 * H * W:c1 * H * W]                     # (samples*H*W, C)
+                np.matmul(dcols.rows(c0, c1), kturned, out=rows)
+                if relu_input:                                       # the ReLU's gate: where max(x, 0) > 0
+                    np.multiply(rows, _interior(xp, pads, c0, c1).reshape(rows.shape) > 0, out=rows)
             elif need_dx:
                 _add_input_gradient(dxp[c0:c1], g, kernel, sh, sw, Ho, Wo)
         partial[i] = (dk, db)
@@ -299,6 +332,8 @@ def conv2d_backward(dout, cache, need_dx=True, workspace=None):
         dx = dx.reshape(x_shape)                                     # (N, H, W, C)
     else:
         dx = _crop(dxp, pads, H, W)                                  # (N, H, W, C)
+        if relu_input:
+            dx = dx * (_interior(xp, pads, 0, N) > 0)
     return dx, dkernel.reshape(kernel.shape), dbias
 
 
