@@ -433,3 +433,42 @@ def test_a_failed_training_is_reported(client, monkeypatch):
     assert client.post("/api/train/start", json={"dataset": "fashion_mnist"}).status_code == 202
     events = _events(client)
     assert events[-1][0] == "failed" and "Fashion-MNIST is not on this computer" in events[-1][1]["error"]
+
+
+# ------------------------------------------------------------------ the command line
+def test_app_command_line_refuses_clearly(tmp_path, capsys):
+    from convlearn.cli import main
+
+    assert main(["app", str(tmp_path / "missing.keras"), "--no-browser"]) == 2
+    assert "no model file at" in capsys.readouterr().err
+    (tmp_path / "bad.keras").write_bytes(b"not a model")
+    assert main(["app", str(tmp_path / "bad.keras"), "--no-browser"]) == 2
+    assert "cannot load the model" in capsys.readouterr().err
+    small = keras.Sequential([layers.Input((8, 8, 3)), layers.Flatten(), layers.Dense(2)])
+    small.save(tmp_path / "small.keras")
+    assert main(["app", str(tmp_path / "small.keras"), "--no-browser"]) == 2
+    assert "(None, 28, 28, 1)" in capsys.readouterr().err
+    assert main(["app", "--port", "70000", "--no-browser"]) == 2
+    assert main(["app", "--save-dir", str(tmp_path / "nope"), "--no-browser"]) == 2
+
+
+def test_app_command_line_reports_a_busy_port(tmp_path, capsys):
+    import socket
+
+    from convlearn.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["app", "--port", str(port), "--no-browser", "--save-dir", str(tmp_path)]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_app_is_listed_in_the_help(capsys):
+    from convlearn.cli import main
+
+    assert main(["--help"]) == 0
+    assert "app" in capsys.readouterr().out
+    assert main(["app", "--help"]) == 0
+    assert "--no-browser" in capsys.readouterr().out

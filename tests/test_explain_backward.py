@@ -104,9 +104,9 @@ def test_stages_of_a_model_agree_with_the_engine_and_finite_differences(guide_fl
     np.testing.assert_allclose(walk.loss.dscores, flow.probs - np.eye(5)[1])
     # the output dense layer: dW = outer(x, p - y) is the engine's kernel gradient
     D = walk.dense
-    assert D.name == "dense_1" and D.unit == 1
-    np.testing.assert_allclose(D.dweights, flow.weight_grads["dense_1/kernel"], rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(D.dbias, flow.weight_grads["dense_1/bias"], rtol=1e-10, atol=1e-14)
+    assert D.name == model.layers[-1].name and D.unit == 1
+    np.testing.assert_allclose(D.dweights, flow.weight_grads[f"{D.name}/kernel"], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(D.dbias, flow.weight_grads[f"{D.name}/bias"], rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(D.dinputs, flow.step_grads[3][0], rtol=1e-10, atol=1e-14)
     # the pooling window: all of its gradient goes to the winner
     P = walk.pool
@@ -118,10 +118,11 @@ def test_stages_of_a_model_agree_with_the_engine_and_finite_differences(guide_fl
     # the convolution: the written-out sum is the engine's kernel gradient
     C = walk.conv
     a, b = C.kernel_cell
-    engine_dk = flow.weight_grads["conv2d/kernel"][:, :, C.channel, C.filter]
+    assert C.name == model.layers[0].name
+    engine_dk = flow.weight_grads[f"{C.name}/kernel"][:, :, C.channel, C.filter]
     np.testing.assert_allclose(C.dkernel, engine_dk, rtol=1e-10, atol=1e-14)
     assert sum(t[4] for t in C.kernel_terms) == pytest.approx(engine_dk[a, b], rel=1e-10, abs=1e-14)
-    assert C.dbias == pytest.approx(flow.weight_grads["conv2d/bias"][C.filter], rel=1e-10, abs=1e-14)
+    assert C.dbias == pytest.approx(flow.weight_grads[f"{C.name}/bias"][C.filter], rel=1e-10, abs=1e-14)
     # what one filter sends back, summed over the filters, is what the layer sends back
     r, c = C.input_cell
     assert sum(t[6] for t in C.input_terms) == pytest.approx(C.dimage[r, c], rel=1e-10, abs=1e-14)
@@ -207,6 +208,27 @@ def test_errors_are_clear(guide_float64):
         network_steps(two)
 
 
+def test_every_error_in_both_languages(guide_float64):
+    model, x = guide_float64
+    a, b = layers.Input((4, 4, 1)), layers.Input((4, 4, 1))
+    two = keras.Model([a, b], layers.Dense(2)(layers.Flatten()(layers.add([a, b]))))
+    images = keras.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3)])
+    cases = [
+        ("err_net_one_input", lambda: network_steps(two), "2 个输入"),
+        ("err_net_input_shape", lambda: explain_cell(model, np.zeros((5, 5)), 0, (0, 0, 0)), "输入形状"),
+        ("err_net_position", lambda: explain_cell(model, x, 0, (10, 0, 0)), "超出了这一层输出的范围"),
+        ("err_net_step", lambda: explain_cell(model, x, -1, (0,)), "第 -1 步不存在"),
+        ("err_net_classifier", lambda: gradient_flow(images, np.zeros((6, 6)), 0), "分类模型"),
+        ("err_back_target", lambda: gradient_flow(model, x, 5), "目标类别 5"),
+        ("err_back_no_image", lambda: explain_backward(model), "也要给出一张图像"),
+    ]
+    for key, call, zh in cases:
+        with pytest.raises(ExplainError) as info:
+            call()
+        assert info.value.key == key
+        assert zh in info.value.message("zh") and latin_words(info.value.message("zh")) == []
+
+
 def test_figure_in_both_languages(toy, tmp_path):
     pytest.importorskip("matplotlib", reason="figures need matplotlib")
     Image = pytest.importorskip("PIL.Image", reason="figures need Pillow")
@@ -288,3 +310,14 @@ def test_cell_errors(guide_and_image):
         explain_cell(model, x, 0, (26, 0, 0))
     with pytest.raises(ExplainError, match="outside"):
         explain_cell(model, x, 0, (1, 2))
+
+
+def test_explain_backward_on_the_command_line(tmp_path, capsys):
+    from convlearn.cli import main
+
+    assert main(["explain", "backward", "--lang", "zh", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("══ 反向传播") and "p − y" in out
+    pytest.importorskip("matplotlib", reason="figures need matplotlib")
+    assert main(["explain", "backward", "--lang", "en", "--figures", str(tmp_path)]) == 0
+    assert (tmp_path / "backward.png").is_file()

@@ -88,6 +88,9 @@ CASES = [
     ("err_guide_gray", lambda d: explain_guide(pixels=DEFAULT_RGB_PIXELS), r"convolves a grayscale image", "灰度图像"),
 ]
 CLI_ONLY = {"err_lang", "err_steps", "err_figures_dir"}  # tested in test_explain_cli.py
+# the errors of explain_cell and explain_backward, tested in test_explain_backward.py
+NETWORK = {"err_net_one_input", "err_net_input_shape", "err_net_position", "err_net_step", "err_net_classifier",
+           "err_back_target", "err_back_no_image"}
 
 
 @pytest.mark.parametrize("key,call,pattern,zh", CASES, ids=[c[0] for c in CASES])
@@ -104,7 +107,7 @@ def test_error_message(tmp_path, key, call, pattern, zh):
 
 def test_every_error_of_the_catalogue_is_tested():
     keys = {k for k in CATALOGUE["en"] if k.startswith("err_")}
-    assert keys == {c[0] for c in CASES} | CLI_ONLY
+    assert keys == {c[0] for c in CASES} | CLI_ONLY | NETWORK
 
 
 @pytest.mark.parametrize("bad", [0, -1, "0", "a", 1.5, "1.5", True, (1, 2, 3), ""])

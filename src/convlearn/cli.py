@@ -43,6 +43,7 @@ KERNELS = ("fast", "reference")
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28, one channel
 _COMMANDS = ("train", "evaluate", "predict")
 _EXPLAIN_MODULE = "convlearn.explain.cli"
+_APP_MODULE = "convlearn.app.cli"  # cheap to import: the web server packages load when the app runs
 _STEP_IMAGE_SIDE = 280  # --show-steps enlarges smaller step images to about this size
 MAX_NPY_IMAGES = 70_000  # all of MNIST; a .npy file declaring more is refused from its header
 # What a command may raise on bad input (a file, a path, the memory); printed as one line, exit code 2
@@ -256,7 +257,16 @@ def build_parser(argv=()):
                 f"the explain command is not complete in this installation ({_EXPLAIN_MODULE} lacks "
                 "add_parser or run). Reinstall convlearn."
             )
+    if command not in _COMMANDS:
+        _load_app().add_parser(subparsers)
     return parser
+
+
+def _load_app():
+    """Import ``convlearn.app.cli`` (``add_parser`` and ``run`` of ``convlearn app``)."""
+    import importlib
+
+    return sys.modules.get(_APP_MODULE) or importlib.import_module(_APP_MODULE)
 
 
 # ---------------------------------------------------------------------------
@@ -730,6 +740,8 @@ def main(argv=None):
         with warnings.catch_warnings():
             # Pillow warns about images it finds large; convlearn refuses them with its own message
             warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+            if args.command == "app":
+                return _load_app().run(args)
             if args.command == "explain":
                 code = _load_explain().run(args)
                 return EXIT_OK if code is None else int(code)

@@ -849,19 +849,27 @@ def _between(walk: BackwardWalkthrough) -> list[LayerStep]:
 FIGURE_SIZE = (16.0, 9.0)
 
 
-def _heat(ax: Any, values: np.ndarray, title: str, mark: tuple[int, int] | None = None, annotate: bool = True) -> None:
+def _heat(ax: Any, values: np.ndarray, title: str, mark: tuple[int, int] | None = None, annotate: bool = True,
+          gradient: bool = True) -> None:
+    """A matrix as coloured cells: gradients on a red/blue scale around 0, plain values in greys."""
     values = np.asarray(values, dtype=np.float64)
     if values.ndim == 1:
         values = values[None, :]
     m = float(np.nanmax(np.abs(values))) if values.size and np.isfinite(values).any() else 1.0
-    ax.imshow(values, cmap="RdBu_r", vmin=-(m or 1.0), vmax=(m or 1.0))
-    ax.set_title(title, fontsize=10)
+    m = m or 1.0
+    if gradient:
+        ax.imshow(values, cmap="RdBu_r", vmin=-m, vmax=m)
+    else:
+        ax.imshow(values, cmap="Greys", vmin=min(0.0, float(np.nanmin(values))), vmax=m)
+    ax.set_title(title.replace("`", ""), fontsize=10)
     ax.set_xticks(range(values.shape[1]) if values.shape[1] <= 12 else [])
     ax.set_yticks(range(values.shape[0]) if values.shape[0] <= 12 else [])
     ax.tick_params(labelsize=7)
     if annotate and values.size <= 36:
         for (r, c), v in np.ndenumerate(values):
-            ax.text(c, r, fmt_gradient(v) if np.isfinite(v) else "·", ha="center", va="center", fontsize=7)
+            dark = np.isfinite(v) and (abs(v) > 0.6 * m if gradient else v > 0.5 * m)
+            ax.text(c, r, fmt_gradient(v) if np.isfinite(v) else "·", ha="center", va="center", fontsize=7,
+                    color="white" if dark else "black")
     if mark is not None:
         from matplotlib.patches import Rectangle
 
@@ -890,19 +898,22 @@ def _draw_backward(fig: Any, walk: BackwardWalkthrough, lang: str) -> None:
     ax.axhline(0, color="#333333", linewidth=0.8)
     ax.set_xticks(idx, L.names)
     ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(tr("back_fig_loss", lang, name=L.names[L.target], loss=fmt_gradient(L.loss)), fontsize=10)
+    ax.set_title(tr("back_fig_loss", lang, name=L.names[L.target], loss=fmt_gradient(L.loss)).replace("`", ""),
+                 fontsize=10)
     D = walk.dense
     ax = fig.add_subplot(grid_spec[0, 2:4])
     if D is not None:
-        ax.bar(np.arange(D.dinputs.size), D.dinputs, color="#7b3294", width=1.0)
+        ax.bar(np.arange(D.dinputs.size), D.dinputs, color="#7b3294", width=0.8 if D.dinputs.size <= 40 else 1.0)
         ax.axhline(0, color="#333333", linewidth=0.8)
-        ax.set_title(tr("back_fig_dense", lang, name=D.name, n=D.dinputs.size), fontsize=10)
+        if D.dinputs.size <= 40:
+            ax.set_xticks(range(D.dinputs.size))
+        ax.set_title(tr("back_fig_dense", lang, name=D.name, n=D.dinputs.size).replace("`", ""), fontsize=10)
         ax.tick_params(labelsize=7)
     else:
         ax.axis("off")
     P = walk.pool
     if P is not None:
-        _heat(fig.add_subplot(grid_spec[1, 0]), P.window, tr("back_fig_pool_values", lang), P.winner)
+        _heat(fig.add_subplot(grid_spec[1, 0]), P.window, tr("back_fig_pool_values", lang), P.winner, gradient=False)
         _heat(fig.add_subplot(grid_spec[1, 1]), P.dwindow, tr("back_fig_pool_grads", lang, g=fmt_gradient(P.dout)),
               P.winner)
     C = walk.conv
@@ -910,5 +921,5 @@ def _draw_backward(fig: Any, walk: BackwardWalkthrough, lang: str) -> None:
         _heat(fig.add_subplot(grid_spec[1, 2]), C.dz, tr("back_fig_conv_dz", lang, f=C.filter))
         _heat(fig.add_subplot(grid_spec[1, 3]), C.dkernel, tr("back_fig_conv_dk", lang, f=C.filter, c=C.channel),
               C.kernel_cell)
-    fig.text(0.5, 0.015, tr("back_fig_footer", lang), ha="center", fontsize=9, color="#555555")
+    fig.text(0.5, 0.015, tr("back_fig_footer", lang).replace("`", ""), ha="center", fontsize=9, color="#555555")
     return fig

@@ -8,6 +8,7 @@ Examples::
     convlearn explain pool --values "1,3,2,4;5,6,7,8;9,2,1,0;3,4,5,6" --pool avg
     convlearn explain softmax --scores "2.0,1.0,0.1" --classes "cat,dog,bird"
     convlearn explain all --figures figures/  # also write PNG figures and GIFs
+    convlearn explain backward                # backpropagation through the guide's example
 
 The same runs as ``python -m convlearn.explain ...``.  The main ``convlearn`` command adds
 this one with :func:`add_parser` and calls :func:`run` with the parsed arguments.
@@ -37,7 +38,7 @@ from .walkthrough import (
 __all__ = ["TOPICS", "add_parser", "build_parser", "configure_parser", "run", "main"]
 
 #: What ``convlearn explain TOPIC`` can explain.
-TOPICS = ("all", "input", "conv", "relu", "pool", "flatten", "dense", "softmax")
+TOPICS = ("all", "input", "conv", "relu", "pool", "flatten", "dense", "softmax", "backward")
 #: ``--dpi`` range: beyond 600 dpi one figure takes hundreds of MB and shows nothing more.
 DPI_RANGE = (10, 600)
 #: The most zeros ``--padding`` adds on each side (the walk-through grows with its square).
@@ -247,6 +248,15 @@ def _text_and_figures(
             return [w.to_figure(os.path.join(folder, f"input_{w.kind}.png"), lang, dpi=args.dpi) for w in walks]
 
         return text, figures
+    if topic == "backward":
+        from .backward import explain_backward
+
+        back = explain_backward()
+
+        def figures(folder: str) -> list[str]:
+            return [back.to_figure(os.path.join(folder, "backward.png"), lang, dpi=args.dpi)]
+
+        return back.to_text(lang, color), figures
     if topic == "conv":
         walk = chain.conv()
 

@@ -480,8 +480,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "zh": "用具体数字一步步解释 CNN 的各层",
     },
     "cli_topic": {
-        "en": "what to explain: `all` (the whole pipeline, default), `input`, `conv`, `relu`, `pool`, `flatten`, `dense`, `softmax`",
-        "zh": "要解释的内容：`all`（整个流程，默认）、`input`、`conv`、`relu`、`pool`、`flatten`、`dense`、`softmax`",
+        "en": "what to explain: `all` (the whole pipeline, default), `input`, `conv`, `relu`, `pool`, `flatten`, `dense`, `softmax`, `backward` (the backward pass)",
+        "zh": "要解释的内容：`all`（整个流程，默认）、`input`、`conv`、`relu`、`pool`、`flatten`、`dense`、`softmax`、`backward`（反向传播）",
     },
     "cli_matrix_hint": {
         "en": "a matrix as text ('1,0,1;0,1,0': ',' between values, ';' between rows) or a `.npy`/`.txt`/`.csv` file",
