@@ -80,21 +80,37 @@ def strokes(count: int) -> list[np.ndarray]:
 
 
 def latency(url: str, requests: int, warmup: int = 20) -> dict[str, float]:
-    import httpx
+    """Time each drawing's request on one kept-alive connection, as a browser tab sends them.
 
+    The client is the standard library's ``http.client`` with Nagle's algorithm off, as browsers
+    have it (the server turns it off on its side too: see ``convlearn.app.cli.serve``).
+    """
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     times, sizes = [], []
-    with httpx.Client(base_url=url, timeout=10) as client:
+    try:
         for k, frame in enumerate(strokes(requests + warmup)):
             start = time.perf_counter()
-            r = client.post("/api/predict?w=280&h=280", content=frame.tobytes())
-            r.raise_for_status()
-            payload = r.json()
+            conn.request("POST", "/api/predict?w=280&h=280", body=frame.tobytes(),
+                         headers={"content-type": "application/octet-stream"})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {body[:200]!r}")
+            payload = json.loads(body)
             for view in payload["layers"] + payload["steps"]:
                 np.frombuffer(base64.b64decode(view["data"]), np.uint8)
             elapsed = time.perf_counter() - start
             if k >= warmup:
                 times.append(elapsed)
-                sizes.append(len(r.content))
+                sizes.append(len(body))
+    finally:
+        conn.close()
     times.sort()
     return {"median_ms": 1000 * statistics.median(times), "p90_ms": 1000 * times[int(0.9 * len(times))],
             "min_ms": 1000 * times[0], "bytes": statistics.median(sizes), "requests": len(times)}

@@ -12,7 +12,6 @@ import os
 import socket
 import threading
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -47,7 +46,7 @@ def model():
 def server(model, tmp_path_factory):
     """The app on a free loopback port, served by uvicorn in a thread."""
     app = create_app(model, "guide.keras", save_dir=str(tmp_path_factory.mktemp("trained")))
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # asyncio: no Nagle delay
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2))

@@ -112,9 +112,13 @@ def serve(app: Any, host: str, port: int, open_browser: bool = True) -> int:
     import uvicorn
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio turns Nagle's algorithm off only on sockets that say
+    # so, and with it on, a response written in two pieces (headers, body) can wait 40 ms for
+    # the browser's delayed acknowledgement
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()

@@ -1,13 +1,19 @@
-"""Live training for the app: one ``fit`` at a time, in a thread, watched through events.
+"""Live training for the app: one training at a time, in a thread, watched through events.
 
-The trainer runs ``model.fit`` in a background thread with one callback, :class:`_Watch`.
-Between two updates (``on_train_batch_end``, in the training thread, where convlearn allows
-reading the model) the callback
+The trainer runs ``model.fit`` in a background thread, one slice of the epoch at a time
+(:data:`SLICES_PER_EPOCH` slices, each a whole number of batches of a shuffled order of the
+images, the same batches as one ``fit`` of the epoch).  Between two slices nothing trains, so
+the trainer may read the model there:
 
-* records the running loss and accuracy (an event at most every :data:`PROGRESS_EVERY` seconds),
-* pauses while asked to, and asks ``fit`` to stop (``model.stop_training``) when stopped,
-* every :data:`SNAPSHOT_EVERY` seconds makes a snapshot: the first convolution's filters and
-  the layer outputs of one sample image, computed right there from the training model.
+* it records the loss and accuracy so far in the epoch (a ``progress`` event: the curves),
+* it pauses while asked to, and stops when asked to,
+* every :data:`SNAPSHOT_EVERY` seconds it makes a snapshot: the first convolution's filters and
+  the layer outputs of one sample image, computed from the model being trained.
+
+Calling ``fit`` per slice rather than watching every batch with a callback keeps ``fit``'s fast
+path: a callback after each batch makes ``fit`` wait for every weight update to finish before
+the next batch starts (it might read the weights), which costs about 15 % on the guide's model;
+slices cost about 3 % (``benchmarks/app_latency.py --training`` measures it).
 
 Request handlers never touch the model while it trains: they read the event log and the
 latest snapshot, which are plain data behind a lock.  The event log outlives any browser tab,
@@ -24,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TrainConfig", "Trainer", "TrainerBusy", "PROGRESS_EVERY", "SNAPSHOT_EVERY", "MODEL_CHOICES"]
+__all__ = ["TrainConfig", "Trainer", "TrainerBusy", "SLICES_PER_EPOCH", "SNAPSHOT_EVERY", "MODEL_CHOICES"]
 
-#: Seconds between two progress events (the curves).
-PROGRESS_EVERY = 0.25
+#: Slices of an epoch, each trained by one ``fit``: a progress event after each.
+SLICES_PER_EPOCH = 20
 #: Seconds between two snapshots (filters and feature maps).
 SNAPSHOT_EVERY = 1.0
 #: What the page can train: the zoo's models, or the architecture of the opened model.
@@ -170,7 +176,7 @@ class Trainer:
     # ------------------------------------------------------------------ the training thread
     def _run(self, config: TrainConfig, current: Any, sample: np.ndarray | None) -> None:
         try:
-            model, (x, y), (x_test, y_test), one_hot = _prepare(config, current)
+            model, (x, y), (x_test, y_test) = _prepare(config, current)
             if sample is None:
                 sample = x_test[0]
             with self._lock:
@@ -179,16 +185,12 @@ class Trainer:
                     raise _Stop()
                 self.state = "running"
                 self._emit_locked("state", {})
-            watch = _Watch(self, sample)
-            start = time.perf_counter()
-            model.fit(x, y, epochs=config.epochs, batch_size=config.batch_size, verbose=0, callbacks=[watch.hook])
-            seconds = time.perf_counter() - start - watch.paused_seconds
-            watch.snapshot(model, final=True)
+            seconds, images = self._train(model, x, y, config, np.asarray(sample, dtype=np.float32)[None])
             stopped = self._stop.is_set()
             results = model.evaluate(x_test, y_test, batch_size=256, verbose=0, return_dict=True)
             path = self._save(model, config)
             result = {"path": path, "file": os.path.basename(path), "seconds": seconds, "stopped": stopped,
-                      "images_per_second": watch.seen_total / seconds if seconds > 0 else None,
+                      "images_per_second": images / seconds if seconds > 0 else None,
                       "test_loss": float(results["loss"]), "test_accuracy": float(results.get("accuracy", float("nan"))),
                       "test_images": int(len(x_test))}
             with self._lock:
@@ -203,6 +205,60 @@ class Trainer:
             with self._lock:
                 self.state = "failed"
                 self._emit_locked("failed", {"error": f"{type(exc).__name__}: {exc}"[:600]})
+
+    def _train(self, model: Any, x: np.ndarray, y: np.ndarray, config: TrainConfig,
+               sample: np.ndarray) -> tuple[float, int]:
+        """Train ``config.epochs`` epochs, slice by slice; returns (seconds, images) of training, pauses excluded."""
+        n, batch = len(x), config.batch_size
+        steps = -(-n // batch)  # batches per epoch
+        per = -(-steps // min(SLICES_PER_EPOCH, steps)) * batch  # images per slice, whole batches
+        rng = np.random.default_rng()
+        start = time.perf_counter()
+        paused = 0.0
+        images = 0
+        last_snapshot = -SNAPSHOT_EVERY
+        self._snapshot(model, sample, 0, final=False)
+        for epoch in range(config.epochs):
+            order = rng.permutation(n)  # shuffled each epoch, as fit shuffles
+            seen, loss_sum, acc_sum = 0, 0.0, 0.0
+            for first in range(0, n, per):
+                if not self._resume.is_set():
+                    began = time.perf_counter()
+                    while not self._resume.wait(0.2):
+                        pass
+                    paused += time.perf_counter() - began
+                if self._stop.is_set():
+                    break
+                idx = order[first:first + per]
+                logs = model.fit(x[idx], y[idx], batch_size=batch, epochs=1, shuffle=False, verbose=0).history
+                count = len(idx)
+                seen += count
+                images += count
+                loss_sum += logs["loss"][-1] * count
+                acc_sum += logs.get("accuracy", [float("nan")])[-1] * count
+                self._emit("progress", {"epoch": epoch, "batch": -(-seen // batch), "steps": steps,
+                                        "epochs": config.epochs, "loss": _num(loss_sum / seen),
+                                        "accuracy": _num(acc_sum / seen),
+                                        "elapsed": time.perf_counter() - start - paused})
+                if time.perf_counter() - last_snapshot >= SNAPSHOT_EVERY:
+                    last_snapshot = time.perf_counter()
+                    self._snapshot(model, sample, epoch, final=False)
+            if seen:
+                self._emit("epoch", {"epoch": epoch, "loss": _num(loss_sum / seen), "accuracy": _num(acc_sum / seen)})
+            if self._stop.is_set():
+                break
+        seconds = time.perf_counter() - start - paused
+        self._snapshot(model, sample, config.epochs - 1, final=True)
+        return seconds, images
+
+    def _snapshot(self, model: Any, sample: np.ndarray, epoch: int, final: bool) -> None:
+        """The first convolution's filters and every layer's output for the sample image, now."""
+        from .views import layer_views
+
+        outs = [out for _, out in model.layer_outputs(sample)]
+        probs = np.asarray(outs[-1][0], dtype=np.float64).reshape(-1)
+        self._set_snapshot({"filters": _first_conv_filters(model), "layers": layer_views(outs),
+                            "probabilities": [float(p) for p in probs], "final": final, "epoch": epoch})
 
     def _save(self, model: Any, config: TrainConfig) -> str:
         os.makedirs(self.save_dir, exist_ok=True)
@@ -224,7 +280,7 @@ def _load(dataset: str) -> tuple:
 
 
 def _prepare(config: TrainConfig, current: Any) -> tuple:
-    """The compiled model to train and its data: ``model, (x, y), (x_test, y_test), one_hot``."""
+    """The compiled model to train and its data: ``model, (x, y), (x_test, y_test)``."""
     from .. import optimizers, zoo
     from ..utils import to_categorical
 
@@ -248,7 +304,7 @@ def _prepare(config: TrainConfig, current: Any) -> tuple:
     model.compile(optimizer=optimizers.Adam(learning_rate=config.learning_rate), loss=loss, metrics=["accuracy"])
     if one_hot:
         y, y_test = to_categorical(y, 10), to_categorical(y_test, 10)
-    return model, (x, y), (x_test, y_test), one_hot
+    return model, (x, y), (x_test, y_test)
 
 
 def _first_conv_filters(model: Any) -> dict[str, Any] | None:
@@ -260,83 +316,6 @@ def _first_conv_filters(model: Any) -> dict[str, Any] | None:
             filters = np.transpose(kernel[:, :, 0, :], (2, 0, 1))  # (F, kh, kw): input channel 0
             return dict(encode_u8(filters, symmetric=True), layer=layer.name, shape=list(filters.shape))
     return None
-
-
-class _Watch:
-    """The callback of the app's ``fit`` (see the module docstring)."""
-
-    def __init__(self, trainer: Trainer, sample: np.ndarray) -> None:
-        from ..callbacks import Callback
-
-        self.trainer = trainer
-        self.sample = np.asarray(sample, dtype=np.float32)[None]  # (1, H, W, C)
-        self.paused_seconds = 0.0
-        self.seen_total = 0
-        self._epoch = 0
-        self._steps = None
-        self._batch_size = 0
-        self._last_progress = 0.0
-        self._last_snapshot = 0.0
-        self._t0 = time.perf_counter()
-        watch = self
-
-        class Hook(Callback):
-            def on_train_begin(self, logs=None):
-                watch._steps = self.params.get("steps")
-                watch._t0 = time.perf_counter()
-                watch.snapshot(self.model)
-
-            def on_epoch_begin(self, epoch, logs=None):
-                watch._epoch = epoch
-
-            def on_train_batch_end(self, batch, logs=None):
-                watch.batch_end(self.model, batch, logs or {})
-
-            def on_epoch_end(self, epoch, logs=None):
-                watch.epoch_end(self.model, epoch, logs or {})
-
-        self.hook = Hook()
-
-    # fit gets ``self.hook``; these run in the training thread
-    def batch_end(self, model: Any, batch: int, logs: dict[str, Any]) -> None:
-        trainer = self.trainer
-        self.seen_total += 1
-        now = time.perf_counter()
-        if now - self._last_progress >= PROGRESS_EVERY:
-            self._last_progress = now
-            trainer._emit("progress", self._progress(batch, logs, now))
-        if now - self._last_snapshot >= SNAPSHOT_EVERY:
-            self.snapshot(model)
-        if not trainer._resume.is_set():
-            began = time.perf_counter()
-            while not trainer._resume.wait(0.2):
-                pass
-            self.paused_seconds += time.perf_counter() - began
-        if trainer._stop.is_set():
-            model.stop_training = True
-
-    def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
-        self.trainer._emit("epoch", {"epoch": epoch, "loss": _num(logs.get("loss")),
-                                     "accuracy": _num(logs.get("accuracy"))})
-        self.snapshot(model)
-
-    def _progress(self, batch: int, logs: dict[str, Any], now: float) -> dict[str, Any]:
-        steps = self._steps or 0
-        return {"epoch": self._epoch, "batch": batch + 1, "steps": steps,
-                "epochs": self.trainer.config.epochs if self.trainer.config else None,
-                "loss": _num(logs.get("loss")), "accuracy": _num(logs.get("accuracy")),
-                "elapsed": now - self._t0 - self.paused_seconds}
-
-    def snapshot(self, model: Any, final: bool = False) -> None:
-        from .views import layer_views
-
-        self._last_snapshot = time.perf_counter()
-        outs = [out for _, out in model.layer_outputs(self.sample)]
-        probs = np.asarray(outs[-1][0], dtype=np.float64).reshape(-1)
-        views = layer_views(outs)
-        self.trainer._set_snapshot({"filters": _first_conv_filters(model), "layers": views,
-                                    "probabilities": [float(p) for p in probs], "final": final,
-                                    "epoch": self._epoch})
 
 
 def _num(v: Any) -> float | None:
