@@ -234,3 +234,25 @@ def test_live_training_moves_the_curve(page):
     assert page.page.locator("[data-testid=train-result]").is_visible()
     page.page.click("[data-testid=train-open]")
     page.page.wait_for_function("() => document.querySelector('[data-testid=model-status]').textContent.includes('mnist_guide')")
+
+
+def test_closing_the_tab_during_training_and_a_second_tab(browser, server):
+    first = Page(browser, server)
+    second = None
+    try:
+        first.page.click("[data-testid=tab-train]")
+        first.page.fill("[data-testid=train-images]", "6000")
+        first.page.fill("[data-testid=train-epochs]", "3")
+        first.page.click("[data-testid=train-start]")
+        first.page.wait_for_selector("[data-testid=train-status][data-state=running]")
+        assert first.errors == []
+        first.close()  # the tab goes away in the middle of the training, its event stream with it
+        second = Page(browser, server)
+        second.page.click("[data-testid=tab-train]")
+        second.page.wait_for_selector("[data-testid=train-status][data-state=done]", timeout=120_000)
+        assert int(second.page.locator("[data-testid=train-curve]").get_attribute("data-points")) >= 3
+        assert second.page.locator("[data-testid=train-result]").is_visible()
+        assert second.errors == []
+    finally:
+        if second is not None:
+            second.close()

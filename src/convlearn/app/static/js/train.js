@@ -11,6 +11,7 @@ let points = [];          // {x: epochs done (fraction), loss, accuracy}
 let status = { state: "idle", result: null };
 let lastError = null;
 let runEpochs = 1;        // epochs of the run being shown
+let shownRun = 0;         // the run whose events this tab has followed
 
 export function initTrain() {
   $("train-start").addEventListener("click", start);
@@ -27,8 +28,13 @@ export function initTrain() {
 export async function poll() {
   let s;
   try { s = await getJSON("/api/train"); } catch (e) { return; }
-  if (["loading", "running", "paused"].includes(s.state) && !source) { points = []; connect(); }
-  else if (!source) { status = s; show(); }
+  if (source) return;
+  // follow a running training, and replay a finished one this tab has not shown (the curves)
+  if (["loading", "running", "paused"].includes(s.state) || (s.run && s.run !== shownRun && s.events > 0)) {
+    shownRun = s.run;
+    points = [];
+    connect();
+  } else { status = s; show(); }
 }
 
 async function start() {
@@ -40,6 +46,7 @@ async function start() {
   const r = await guarded(() => postJSON("/api/train/start", body));
   if (!r) return;
   points = [];
+  shownRun = r.run;
   drawCurve();
   connect();
 }
