@@ -472,3 +472,20 @@ def test_app_is_listed_in_the_help(capsys):
     assert "app" in capsys.readouterr().out
     assert main(["app", "--help"]) == 0
     assert "--no-browser" in capsys.readouterr().out
+
+
+def test_a_model_with_two_outputs_shows_the_first(tmp_path):
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((28, 28, 1))
+    x = layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3, activation="relu")(inputs))
+    digit = layers.Dense(10, activation="softmax", name="digit")(x)
+    odd = layers.Dense(1, activation="sigmoid", name="odd")(x)
+    model = keras.Model(inputs, [digit, odd])
+    client = _client(create_app(model, save_dir=str(tmp_path)))
+    d = client.get("/api/model").json()["model"]
+    assert d["classes"] == 10 and d["layers"][d["output_step"]]["name"] == "digit"
+    p = _predict(client)
+    x = views.decode_f32(p["input"], (28, 28, 1))
+    np.testing.assert_allclose(p["probabilities"], model.predict(x[None], verbose=0)[0][0], rtol=1e-5, atol=1e-7)
+    r = client.post("/api/backward", json={"input": p["input"], "target": 2})
+    assert r.status_code == 200 and r.json()["target"] == 2

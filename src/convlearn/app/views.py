@@ -108,6 +108,12 @@ def _activation_name(layer: Any) -> str | None:
     return getattr(activation, "name", None)
 
 
+def output_step(model: Any) -> int:
+    """The step whose output is the model's (first) output: the class scores the app shows."""
+    program = model.program()
+    return next(i for i, step in enumerate(program.steps) if step.output == program.outputs[0])
+
+
 def describe_model(model: Any, lang: str) -> dict[str, Any]:
     """The model as the page draws it: every layer call with what it reads, its shape, parameters and formulas."""
     steps = network_steps(model)
@@ -136,6 +142,7 @@ def describe_model(model: Any, lang: str) -> dict[str, Any]:
         "classes": int(output_shape[-1]),
         "params": int(model.count_params()),
         "layers": layers,
+        "output_step": output_step(model),
         "is_graph": any(len(s.inputs) != 1 or s.inputs[0] != s.index - 1 for s in steps),
     }
 
@@ -186,7 +193,7 @@ def predict_view(model: Any, x: np.ndarray, steps: list[tuple[str, np.ndarray]] 
         From ``load_digit_image(..., return_steps=True)``.
     """
     xb, outs = forward_values(model, x)
-    scores = np.asarray(outs[-1][0], dtype=np.float64).reshape(-1)
+    scores = np.asarray(outs[output_step(model)][0], dtype=np.float64).reshape(-1)
     if not (np.all(scores >= 0) and abs(scores.sum() - 1.0) < 1e-3):  # scores, not probabilities
         e = np.exp(scores - scores.max())
         probs = e / e.sum()

@@ -135,7 +135,7 @@ export class LayerGraph {
   vectorBody(step, view) {
     const n = view.shape.reduce((a, b) => a * b, 1);
     const data = bytes(view.data);
-    const isLast = this.desc && step === this.desc.layers.length - 1 && view.values;
+    const isLast = this.desc && step === this.desc.output_step && view.values;
     if (isLast && this.kind === "forward") {
       const rows = view.values.map((v, k) => {
         const bar = el("div", { class: "bar" }, el("span"));
