@@ -149,11 +149,13 @@ def test_fit_while_another_thread_predicts_is_refused_and_training_is_undisturbe
     alone.fit(xb, yb, epochs=3, batch_size=8, verbose=0)
 
     model = make()
-    started, refused = threading.Event(), []
+    started, tried, refused = threading.Event(), threading.Event(), []
 
     class Signal(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             started.set()
+            if epoch == 0:              # fit holds the model until the other thread has tried once
+                tried.wait(JOIN_TIMEOUT)
 
     def predictor(k):
         started.wait(JOIN_TIMEOUT)
@@ -162,6 +164,7 @@ def test_fit_while_another_thread_predicts_is_refused_and_training_is_undisturbe
                 model.predict(xb[:4], verbose=0)
             except RuntimeError as exc:
                 refused.append(str(exc))
+            tried.set()
 
     keras.utils.set_random_seed(9)
     helper = threading.Thread(target=predictor, args=(0,), daemon=True)
