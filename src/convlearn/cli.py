@@ -6,6 +6,7 @@
     convlearn train --limit 1000 --epochs 1  # a quick try on 1000 images
     convlearn evaluate mnist_cnn.keras       # loss and accuracy on the test set
     convlearn predict mnist_cnn.keras digit.png
+    convlearn export mnist_cnn.keras mnist_cnn.onnx   # for ONNX Runtime
     convlearn --help                         # every command; convlearn train --help for its options
 
 ``python -m convlearn ...`` does the same. Every command uses only convlearn's
@@ -41,7 +42,7 @@ MODELS = ("guide", "convnet", "best")  # the names in convlearn.zoo.RECIPES, kep
 DATASETS = ("mnist", "fashion_mnist")
 KERNELS = ("fast", "reference")
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28, one channel
-_COMMANDS = ("train", "evaluate", "predict")
+_COMMANDS = ("train", "evaluate", "predict", "export")
 _EXPLAIN_MODULE = "convlearn.explain.cli"
 _APP_MODULE = "convlearn.app.cli"  # cheap to import: the web server packages load when the app runs
 _STEP_IMAGE_SIDE = 280  # --show-steps enlarges smaller step images to about this size
@@ -188,6 +189,23 @@ def _add_predict_parser(subparsers):
     return p
 
 
+def _add_export_parser(subparsers):
+    p = subparsers.add_parser(
+        "export",
+        help="write a saved model as an ONNX file, for ONNX Runtime",
+        description=(
+            "Load a .keras model and write it as ONNX (model.export(OUT, format='onnx')): NHWC input of the "
+            "model's own shape with a free batch axis, inference behaviour (dropout off, BatchNormalization's "
+            "moving averages). Needs the onnx package: pip install \"convlearn[onnx]\"."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="a .keras model file")
+    p.add_argument("output", metavar="OUT.onnx", help="the ONNX file to write")
+    p.add_argument("--opset", type=_int_at_least(1), default=13, metavar="N",
+                   help="ONNX opset version, 13 (default) to 17")
+    return p
+
+
 def _first_command(argv):
     """The first argument that is not an option: the command, or None."""
     for arg in argv:
@@ -242,6 +260,7 @@ def build_parser(argv=()):
     _add_train_parser(subparsers)
     _add_evaluate_parser(subparsers)
     _add_predict_parser(subparsers)
+    _add_export_parser(subparsers)
     command = _first_command(argv)
     if command not in _COMMANDS and _explain_available():
         try:
@@ -712,7 +731,20 @@ def _run_predict(args):
 # Entry point
 # ---------------------------------------------------------------------------
 
-_RUNNERS = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict}
+def _run_export(args):
+    if not args.output.endswith(".onnx"):
+        raise CLIError(f"the output file must end in .onnx; got {args.output!r}. For example: "
+                       f"{PROG} export {args.model} model.onnx")
+    model = _load_model(args.model)
+    try:
+        model.export(args.output, format="onnx", opset_version=args.opset)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    _say(f"Wrote {args.output} (ONNX opset {args.opset}, input {tuple(model.input_shape)}).")
+    return EXIT_OK
+
+
+_RUNNERS = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict, "export": _run_export}
 
 
 def main(argv=None):

@@ -404,6 +404,19 @@ class Model(Trainer, Layer):
 
         save_weights(self, filepath, overwrite=overwrite)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Export the model for inference elsewhere: ``model.export("model.onnx", format="onnx")``.
+
+        Keras 3's method. convlearn writes ONNX (opset 13 by default; ``opset_version=``
+        up to 17), the model's own NHWC inputs with a free batch axis, inference
+        behaviour (dropout off, BatchNormalization's moving averages). Needs the
+        ``onnx`` package (``pip install "convlearn[onnx]"``). See
+        :mod:`convlearn.export`.
+        """
+        from ..export import export_model
+
+        export_model(self, filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def load_weights(self, filepath):
         """Load weights saved by :meth:`save_weights` or :meth:`save`."""
         from ..saving import load_weights
