@@ -1107,5 +1107,9 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
+
+# Keras's TensorBoard callback lives in its own module (it writes event files through tensorboardX).
+from .tensorboard import TensorBoard  # noqa: E402

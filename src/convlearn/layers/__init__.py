@@ -2,22 +2,27 @@
 
 from .activation import Activation, LeakyReLU, ReLU, Softmax
 from .base import LAYERS, Input, InputLayer, Layer, SymbolicTensor
-from .conv import Conv2D
+from .conv import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Dense, Dropout, Flatten, Rescaling, Reshape
 from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                       maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
                       GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .resizing import CenterCrop, Cropping2D, Resizing, UpSampling2D, ZeroPadding2D
 
 Convolution2D = Conv2D
+Convolution2DTranspose = Conv2DTranspose
+SeparableConvolution2D = SeparableConv2D
 
 __all__ = [
-    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Concatenate",
-    "Conv2D", "Convolution2D", "Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
-    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
-    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling", "Reshape", "Softmax",
-    "Subtract", "SymbolicTensor",
+    "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "CenterCrop",
+    "Concatenate", "Conv2D", "Conv2DTranspose", "Convolution2D", "Convolution2DTranspose", "Cropping2D", "Dense",
+    "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D",
+    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling", "Reshape", "Resizing",
+    "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SymbolicTensor", "UpSampling2D",
+    "ZeroPadding2D",
     "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
 ]
 

@@ -1319,3 +1319,168 @@ def layer_norm_backward(dout, cache):
     np.subtract(dxhat, dx, out=dx)                                            #   dxhat - ...
     dx *= inv
     return _axes_back(dx.reshape(moved_shape), axes), dgamma, dbeta
+
+
+
+# ----------------------------------------------------------------------------
+# Convolution with dilation and groups; transposed convolution; resizing
+# ----------------------------------------------------------------------------
+#
+# These loop over the kh*kw taps of the filter only. For tap (a, b) the input
+# cells every output position reads form one strided slice of the padded input,
+# (N, Ho, Wo, C), so each tap is one matrix product per group (or, with one
+# channel per group as in a depthwise convolution, one broadcast multiply).
+
+# the caches are the reference kernels' own: either set's backward reads the other's forward
+from .reference import ConvTransposeCache, GroupedConvCache, ResizeCache
+
+
+def _tap(xp, a, b, sh, sw, dh, dw, Ho, Wo):
+    """The input cells tap (a, b) of every window reads: a strided view (N, Ho, Wo, C)."""
+    return xp[:, a * dh:a * dh + sh * (Ho - 1) + 1:sh, b * dw:b * dw + sw * (Wo - 1) + 1:sw, :]
+
+
+def grouped_conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+    """Vectorised twin of :func:`convlearn.ops.reference.grouped_conv2d_forward`."""
+    N, H, W, C = x.shape
+    kh, kw, Cg, F = kernel.shape
+    G, Fg = groups, F // groups
+    (sh, sw), (dh, dw) = strides, dilation
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    Ho, Wo, pads = _geometry(x.shape, span, strides, padding)
+    xp = _pad(x, pads)                                                       # (N, Hp, Wp, C)
+    M = N * Ho * Wo
+    if Cg == 1:
+        out = np.zeros((M, G, Fg), dtype=x.dtype)                            # (M, G, Fg)
+    else:
+        out = np.zeros((G, M, Fg), dtype=x.dtype)                            # (G, M, Fg)
+    for a in range(kh):
+        for b in range(kw):
+            t = _tap(xp, a, b, sh, sw, dh, dw, Ho, Wo).reshape(M, G, Cg)     # (M, G, Cg)
+            if Cg == 1:
+                out += t * kernel[a, b, 0].reshape(G, Fg)                    # (M, G, Fg)
+            else:
+                k = kernel[a, b].reshape(Cg, G, Fg).transpose(1, 0, 2)       # (G, Cg, Fg)
+                out += np.matmul(t.transpose(1, 0, 2), k)                    # (G, M, Fg)
+    if Cg != 1:
+        out = out.transpose(1, 0, 2)                                         # (M, G, Fg)
+    out = out.reshape(N, Ho, Wo, F)                                          # filter f = g * Fg + q
+    if bias is not None:
+        out = out + bias
+    return np.ascontiguousarray(out), GroupedConvCache(xp, kernel, bias is not None, strides, dilation, groups,
+                                                       pads, x.shape)
+
+
+def grouped_conv2d_backward(dout, cache, need_dx=True):
+    """Vectorised twin of :func:`convlearn.ops.reference.grouped_conv2d_backward`."""
+    xp, kernel, has_bias, (sh, sw), (dh, dw), G, pads, x_shape = cache
+    N, Ho, Wo, F = dout.shape
+    kh, kw, Cg, _ = kernel.shape
+    Fg, M = F // G, N * Ho * Wo
+    d = dout.reshape(M, G, Fg)                                               # (M, G, Fg)
+    dG = None if Cg == 1 else np.ascontiguousarray(d.transpose(1, 0, 2))     # (G, M, Fg)
+    dkernel = np.empty_like(kernel)                                          # (kh, kw, Cg, F)
+    dxp = np.zeros(xp.shape, dtype=dout.dtype) if need_dx else None          # (N, Hp, Wp, C)
+    for a in range(kh):
+        for b in range(kw):
+            t = _tap(xp, a, b, sh, sw, dh, dw, Ho, Wo).reshape(M, G, Cg)     # (M, G, Cg)
+            if Cg == 1:
+                dkernel[a, b, 0] = np.einsum("mg,mgq->gq", t[:, :, 0], d).reshape(F)
+                if need_dx:
+                    dt = np.einsum("mgq,gq->mg", d, kernel[a, b, 0].reshape(G, Fg))       # (M, G)
+                    _tap(dxp, a, b, sh, sw, dh, dw, Ho, Wo)[...] += dt.reshape(N, Ho, Wo, G)
+            else:
+                dk = np.matmul(t.transpose(1, 2, 0), dG)                     # (G, Cg, Fg)
+                dkernel[a, b] = dk.transpose(1, 0, 2).reshape(Cg, F)
+                if need_dx:
+                    k = kernel[a, b].reshape(Cg, G, Fg).transpose(1, 2, 0)   # (G, Fg, Cg)
+                    dt = np.matmul(dG, k).transpose(1, 0, 2)                 # (M, G, Cg)
+                    _tap(dxp, a, b, sh, sw, dh, dw, Ho, Wo)[...] += dt.reshape(N, Ho, Wo, G * Cg)
+    dbias = np.ones(M, dtype=dout.dtype) @ dout.reshape(M, F) if has_bias else None   # (F,)
+    dx = _crop(dxp, pads, x_shape[1], x_shape[2]) if need_dx else None       # (N, H, W, C)
+    return dx, dkernel, dbias
+
+
+def conv2d_transpose_forward(x, kernel, bias, strides, out_size, crops, dilation=(1, 1)):
+    """Vectorised twin of :func:`convlearn.ops.reference.conv2d_transpose_forward`.
+
+    Tap (a, b) of every input cell lands on one strided slice of the full output:
+    one matrix product ``x @ kernel[a, b].T`` added into that slice.
+    """
+    N, H, W, C = x.shape
+    kh, kw, F, _ = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    reach = ((H - 1) * sh + (kh - 1) * dh + 1, (W - 1) * sw + (kw - 1) * dw + 1)
+    full_shape = (N, max(reach[0], crops[0] + out_size[0]), max(reach[1], crops[1] + out_size[1]), F)
+    full = np.zeros(full_shape, dtype=x.dtype)                               # (N, Hf, Wf, F)
+    x2 = x.reshape(N * H * W, C)                                             # (N*H*W, C)
+    for a in range(kh):
+        for b in range(kw):
+            _tap(full, a, b, sh, sw, dh, dw, H, W)[...] += (x2 @ kernel[a, b].T).reshape(N, H, W, F)
+    (t, l), (Ho, Wo) = crops, out_size
+    out = full[:, t:t + Ho, l:l + Wo, :]                                     # (N, Ho, Wo, F)
+    out = out + bias if bias is not None else out.copy()
+    return out, ConvTransposeCache(x, kernel, bias is not None, strides, dilation, crops, full_shape)
+
+
+def conv2d_transpose_backward(dout, cache, need_dx=True):
+    """Vectorised twin of :func:`convlearn.ops.reference.conv2d_transpose_backward`."""
+    x, kernel, has_bias, (sh, sw), (dh, dw), (t, l), full_shape = cache
+    N, H, W, C = x.shape
+    kh, kw, F, _ = kernel.shape
+    _, Ho, Wo, _ = dout.shape
+    dfull = np.zeros(full_shape, dtype=dout.dtype)                           # (N, Hf, Wf, F)
+    dfull[:, t:t + Ho, l:l + Wo, :] = dout
+    x2 = x.reshape(N * H * W, C)                                             # (N*H*W, C)
+    dx2 = np.zeros((N * H * W, C), dtype=dout.dtype) if need_dx else None    # (N*H*W, C)
+    dkernel = np.empty_like(kernel)                                          # (kh, kw, F, C)
+    for a in range(kh):
+        for b in range(kw):
+            g = _tap(dfull, a, b, sh, sw, dh, dw, H, W).reshape(N * H * W, F)  # (N*H*W, F)
+            dkernel[a, b] = g.T @ x2                                         # (F, C)
+            if need_dx:
+                dx2 += g @ kernel[a, b]                                      # (N*H*W, C)
+    dbias = np.ones(N * Ho * Wo, dtype=dout.dtype) @ dout.reshape(-1, F) if has_bias else None   # (F,)
+    dx = dx2.reshape(N, H, W, C) if need_dx else None
+    return dx, dkernel, dbias
+
+
+def resize_matrix(n_in, n_out, interpolation, dtype):
+    """The (n_out, n_in) matrix that resizes one axis: row ``o`` holds the weights output
+    cell ``o`` gives the input cells (half-pixel centres; edges repeated for bilinear)."""
+    o = np.arange(n_out, dtype=np.float64)
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    if interpolation == "nearest":
+        src = np.minimum(np.floor((o + 0.5) * n_in / n_out).astype(np.int64), n_in - 1)
+        m[np.arange(n_out), src] = 1.0
+        return m.astype(dtype)
+    src = np.clip((o + 0.5) * n_in / n_out - 0.5, 0.0, n_in - 1.0)
+    i0 = np.floor(src).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = src - i0
+    np.add.at(m, (np.arange(n_out), i0), 1.0 - frac)
+    np.add.at(m, (np.arange(n_out), i1), frac)
+    return m.astype(dtype)
+
+
+def resize_forward(x, size, interpolation="bilinear"):
+    """Vectorised twin of :func:`convlearn.ops.reference.resize_forward`: one matrix
+    product along the rows, then one along the columns."""
+    N, H, W, C = x.shape
+    Ho, Wo = size
+    rows = resize_matrix(H, Ho, interpolation, x.dtype)                      # (Ho, H)
+    cols = resize_matrix(W, Wo, interpolation, x.dtype)                      # (Wo, W)
+    y = np.matmul(rows, x.reshape(N, H, W * C))                              # (N, Ho, W*C)
+    y = np.matmul(cols, y.reshape(N * Ho, W, C))                             # (N*Ho, Wo, C)
+    return y.reshape(N, Ho, Wo, C), ResizeCache(x.shape, interpolation)
+
+
+def resize_backward(dout, cache):
+    """Vectorised twin of :func:`convlearn.ops.reference.resize_backward`: the transposed matrices."""
+    (N, H, W, C), interpolation = cache
+    _, Ho, Wo, _ = dout.shape
+    rows = resize_matrix(H, Ho, interpolation, dout.dtype)                   # (Ho, H)
+    cols = resize_matrix(W, Wo, interpolation, dout.dtype)                   # (Wo, W)
+    g = np.matmul(cols.T, dout.reshape(N * Ho, Wo, C))                       # (N*Ho, W, C)
+    g = np.matmul(rows.T, g.reshape(N, Ho, W * C))                           # (N, H, W*C)
+    return g.reshape(N, H, W, C)
