@@ -50,7 +50,7 @@ def fit(tmp_path, epochs=3, **options):
 
 
 def test_epoch_scalars_are_the_history(tmp_path):
-    m, history = fit(tmp_path)
+    _, history = fit(tmp_path)
     train, validation = read(tmp_path / "logs" / "train"), read(tmp_path / "logs" / "validation")
     for name in ("loss", "accuracy"):
         got = scalars(train, f"epoch_{name}")
@@ -140,7 +140,7 @@ def test_images_need_histograms_as_in_keras(tmp_path):
 
 
 def test_write_graph_writes_the_model_config(tmp_path):
-    m, _ = fit(tmp_path, epochs=1)
+    fit(tmp_path, epochs=1)
     train = read(tmp_path / "logs" / "train")
     assert train.PluginTagToContent("graph_keras_model") == {"keras": b"1"}
     config = json.loads(train.Tensors("keras")[0].tensor_proto.string_val[0])
@@ -173,8 +173,6 @@ def test_evaluate_writes_vs_iterations(tmp_path):
     ({"histogram_freq": True}, "Received: histogram_freq=True"),
     ({"update_freq": "sometimes"}, r"`update_freq` must be a whole number, 1 or more, \"batch\" or \"epoch\""),
     ({"update_freq": 0}, "Received: update_freq=0"),
-    ({"write_images": "yes"}, "`write_images` must be True or False. Received: write_images='yes'"),
-    ({"write_graph": 1}, "`write_graph` must be True or False"),
     ({"profile_batch": 5}, r"`profile_batch` is not supported by convlearn \(profiling"),
     ({"embeddings_freq": 1}, "`embeddings_freq` is not supported"),
     ({"log_dir": ""}, "`log_dir` must not be empty"),
@@ -182,6 +180,16 @@ def test_evaluate_writes_vs_iterations(tmp_path):
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
+        keras.callbacks.TensorBoard(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"write_images": "yes"}, "`write_images` must be True or False. Received: write_images='yes'"),
+    ({"write_graph": 1}, "`write_graph` must be True or False"),
+    ({"write_steps_per_second": None}, "`write_steps_per_second` must be True or False"),
+])
+def test_flags_must_be_booleans(kwargs, message):
+    with pytest.raises(TypeError, match=message):
         keras.callbacks.TensorBoard(**kwargs)
 
 

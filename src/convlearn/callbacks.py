@@ -1112,4 +1112,4 @@ __all__ = [
 ]
 
 # Keras's TensorBoard callback lives in its own module (it writes event files through tensorboardX).
-from .tensorboard import TensorBoard  # noqa: E402
+from .tensorboard import TensorBoard

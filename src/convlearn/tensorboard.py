@@ -60,7 +60,7 @@ def _writer_class():
 
 def _check_flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"TensorBoard: `{name}` must be True or False. Received: {name}={value!r}.")
+        raise TypeError(f"TensorBoard: `{name}` must be True or False. Received: {name}={value!r}.")
     return bool(value)
 
 
@@ -116,6 +116,8 @@ class TensorBoard(Callback):
     ------
     ValueError
         For a bad argument.
+    TypeError
+        For a flag that is not True or False.
     ImportError
         If tensorboardX is not installed (``pip install "convlearn[tensorboard]"``).
     """
