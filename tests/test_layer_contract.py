@@ -48,7 +48,22 @@ CONTRACT = {
     "Maximum": (lambda **kw: layers.Maximum(**kw), [(2, 3, 4), (2, 3, 4), (2, 3, 4)]),
     "Minimum": (lambda **kw: layers.Minimum(**kw), [(2, 3, 4), (2, 3, 4)]),
     "Concatenate": (lambda **kw: layers.Concatenate(axis=1, **kw), [(2, 3, 4), (2, 2, 4)]),
+    # augmentation layers (seeded: the contract compares a layer's draws with a twin's)
+    "RandomFlip": (lambda **kw: layers.RandomFlip(seed=2, **kw), (4, 5, 4, 2)),
+    "RandomRotation": (lambda **kw: layers.RandomRotation(0.2, seed=2, **kw), (2, 5, 4, 2)),
+    "RandomZoom": (lambda **kw: layers.RandomZoom(0.3, (-0.2, 0.4), fill_mode="constant", seed=2, **kw),
+                   (2, 5, 4, 2)),
+    "RandomTranslation": (lambda **kw: layers.RandomTranslation(0.2, 0.3, fill_mode="wrap", seed=2, **kw),
+                          (2, 5, 4, 2)),
+    "RandomContrast": (lambda **kw: layers.RandomContrast(0.4, value_range=(-3, 3), seed=2, **kw), (2, 5, 4, 2)),
+    "RandomBrightness": (lambda **kw: layers.RandomBrightness(0.1, value_range=(-3, 3), seed=2, **kw),
+                         (2, 5, 4, 2)),
+    "RandomCrop": (lambda **kw: layers.RandomCrop(3, 2, seed=2, **kw), (2, 5, 4, 2)),
 }
+
+# the layers whose every call in training draws new random numbers: a seeded twin repeats a draw
+RANDOM = {"Dropout", "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+          "RandomBrightness", "RandomCrop"}
 
 # the layers that keep non-trainable weights, and their names
 STATE = {"BatchNormalization": ["moving_mean", "moving_variance"]}
@@ -200,7 +215,7 @@ def test_backward_contract(case, training):
     first = copy_result(result)
     assert_same_result(layer.backward(dout, cache), first, shape)
     twin = layer
-    if name == "Dropout":              # every call draws a new mask; a new layer with its seed draws this one
+    if name in RANDOM:                 # every call draws anew; a new layer with its seed draws this one
         twin = built(factory, shape)
     again, again_cache = twin.forward(x, training=training)
     assert_same_result(twin.backward(dout, again_cache), first, shape)

@@ -9,6 +9,8 @@ from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Sub
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (AveragePooling2D, AvgPool2D, GlobalAveragePooling2D, GlobalAvgPool2D, GlobalMaxPool2D,
                       GlobalMaxPooling2D, MaxPool2D, MaxPooling2D)
+from .preprocessing import (RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom)
 from .resizing import CenterCrop, Cropping2D, Resizing, UpSampling2D, ZeroPadding2D
 
 Convolution2D = Conv2D
@@ -18,11 +20,12 @@ SeparableConvolution2D = SeparableConv2D
 __all__ = [
     "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "CenterCrop",
     "Concatenate", "Conv2D", "Conv2DTranspose", "Convolution2D", "Convolution2DTranspose", "Cropping2D", "Dense",
-    "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
-    "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU", "MaxPool2D",
-    "MaxPooling2D", "Maximum", "Minimum", "Multiply", "ReLU", "Rescaling", "Reshape", "Resizing",
-    "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SymbolicTensor", "UpSampling2D",
-    "ZeroPadding2D",
+    "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D",
+    "GlobalMaxPool2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
+    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "RandomBrightness", "RandomContrast",
+    "RandomCrop", "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "ReLU", "Rescaling",
+    "Reshape", "Resizing", "SeparableConv2D", "SeparableConvolution2D", "Softmax", "Subtract", "SymbolicTensor",
+    "UpSampling2D", "ZeroPadding2D",
     "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
 ]
 
