@@ -110,6 +110,14 @@ class FoldedConv:
         raise RuntimeError("A folded Conv2D + BatchNormalization step runs at inference only.")
 
 
+def plain_conv(layer):
+    """Whether ``layer`` is a ``Conv2D`` itself (not a subclass) without dilation or groups:
+    the only convolution the fused and folded steps below compute."""
+    from ..layers.conv import Conv2D
+
+    return type(layer) is Conv2D and layer.plain
+
+
 def _linear(layer):
     act = getattr(layer, "activation", None)
     return act is not None and act.name == "linear"
@@ -118,7 +126,6 @@ def _linear(layer):
 def fold_batch_norm(program):
     """Fold each BatchNormalization that directly follows a linear Conv2D or Dense (inference)."""
     from ..layers.activation import Activation
-    from ..layers.conv import Conv2D
     from ..layers.core import Dense
     from ..layers.normalization import BatchNormalization
 
@@ -127,7 +134,7 @@ def fold_batch_norm(program):
     while i < len(old):
         step = old[i]
         nxt = old[i + 1] if i + 1 < len(old) else None
-        if (nxt is not None and type(step.layer) in (Conv2D, Dense) and _linear(step.layer)
+        if (nxt is not None and (plain_conv(step.layer) or type(step.layer) is Dense) and _linear(step.layer)
                 and type(nxt.layer) is BatchNormalization and nxt.layer.folds_into_last_axis()
                 and nxt.inputs == (step.output,) and readers.get(step.output) == 1):
             act, last = None, nxt
@@ -187,10 +194,9 @@ class FusedConvPool:
 
 def can_fuse(conv, pool, conv_output_shape):
     """Whether ``conv`` and ``pool`` can run as one :class:`FusedConvPool` step."""
-    from ..layers.conv import Conv2D
     from ..layers.pooling import MaxPooling2D
 
-    if not (type(conv) is Conv2D or isinstance(conv, FoldedConv)) or type(pool) is not MaxPooling2D:
+    if not (plain_conv(conv) or isinstance(conv, FoldedConv)) or type(pool) is not MaxPooling2D:
         return False
     if isinstance(conv, FoldedConv) and conv.strides is None:   # a folded Dense
         return False
@@ -425,12 +431,11 @@ def reuse_buffers(program):
     """Give each plain Conv2D and MaxPooling2D step buffers of its own, reused from call to call;
     a ReLU Activation layer read only by the Conv2D after it runs inside that step."""
     from ..layers.activation import Activation
-    from ..layers.conv import Conv2D
     from ..layers.pooling import MaxPooling2D
 
     def fuse(step, nxt):
         (act, need_dx), (conv, _) = _plain(step.layer), _plain(nxt.layer)
-        if (type(act) is not Activation or act.activation.name != "relu" or type(conv) is not Conv2D
+        if (type(act) is not Activation or act.activation.name != "relu" or not plain_conv(conv)
                 or step.as_list or nxt.training != step.training):
             return None
         return Step(ConvCall(conv, need_dx, relu=act), step.inputs, nxt.output, False, nxt.training, nxt.node)
@@ -439,7 +444,7 @@ def reuse_buffers(program):
     for step in _fuse_pairs(program, fuse).steps:
         layer = step.layer
         inner, need_dx = _plain(layer)
-        if type(inner) is Conv2D and not step.as_list:
+        if plain_conv(inner) and not step.as_list:
             step = Step(ConvCall(inner, need_dx), step.inputs, step.output, False, step.training, step.node)
         elif type(layer) is MaxPooling2D and not step.as_list:
             step = Step(MaxPoolCall(layer), step.inputs, step.output, False, step.training, step.node)
@@ -469,4 +474,4 @@ def training_plan(program, fusable, trainable_ids):
 
 __all__ = ["inference_plan", "training_plan", "fold_batch_norm", "fuse_conv_pool", "fuse_norm_relu", "logits_outputs",
            "prune_gradients", "reuse_buffers", "FusedConvPool", "FoldedConv", "Call", "NormReLU", "ConvCall",
-           "MaxPoolCall", "base_layer"]
+           "MaxPoolCall", "base_layer", "plain_conv"]

@@ -111,10 +111,42 @@ def layer_norm_backward(dout, cache):
     return _active["module"].layer_norm_backward(dout, cache)
 
 
+def grouped_conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+    """See :func:`convlearn.ops.reference.grouped_conv2d_forward`."""
+    return _active["module"].grouped_conv2d_forward(x, kernel, bias, strides, padding, dilation, groups)
+
+
+def grouped_conv2d_backward(dout, cache, need_dx=True):
+    """See :func:`convlearn.ops.reference.grouped_conv2d_backward`."""
+    return _active["module"].grouped_conv2d_backward(dout, cache, need_dx)
+
+
+def conv2d_transpose_forward(x, kernel, bias, strides, out_size, crops, dilation=(1, 1)):
+    """See :func:`convlearn.ops.reference.conv2d_transpose_forward`."""
+    return _active["module"].conv2d_transpose_forward(x, kernel, bias, strides, out_size, crops, dilation)
+
+
+def conv2d_transpose_backward(dout, cache, need_dx=True):
+    """See :func:`convlearn.ops.reference.conv2d_transpose_backward`."""
+    return _active["module"].conv2d_transpose_backward(dout, cache, need_dx)
+
+
+def resize_forward(x, size, interpolation="bilinear"):
+    """See :func:`convlearn.ops.reference.resize_forward`."""
+    return _active["module"].resize_forward(x, size, interpolation)
+
+
+def resize_backward(dout, cache):
+    """See :func:`convlearn.ops.reference.resize_backward`."""
+    return _active["module"].resize_backward(dout, cache)
+
+
 __all__ = [
     "set_kernels", "get_kernels", "use_kernels", "KERNELS",
     "conv2d_forward", "conv2d_backward", "pool2d_forward", "pool2d_backward",
     "dense_forward", "dense_backward", "batch_norm_forward", "batch_norm_backward", "batch_norm_scale_shift",
     "layer_norm_forward", "layer_norm_backward",
+    "grouped_conv2d_forward", "grouped_conv2d_backward", "conv2d_transpose_forward", "conv2d_transpose_backward",
+    "resize_forward", "resize_backward",
     "conv_output_length", "padding_amounts", "same_padding",
 ]

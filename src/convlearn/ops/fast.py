@@ -1321,7 +1321,6 @@ def layer_norm_backward(dout, cache):
     return _axes_back(dx.reshape(moved_shape), axes), dgamma, dbeta
 
 
-
 # ----------------------------------------------------------------------------
 # Convolution with dilation and groups; transposed convolution; resizing
 # ----------------------------------------------------------------------------

@@ -470,3 +470,300 @@ def layer_norm_backward(dout, cache):
     dx = _axes_back(dx.reshape(moved_shape), axes)            # shape of x
     return (dx, None if dgamma is None else dgamma.reshape(param_shape),
             None if dbeta is None else dbeta.reshape(param_shape))
+
+
+# ----------------------------------------------------------------------------
+# Convolution with dilation and groups; transposed convolution; resizing
+# ----------------------------------------------------------------------------
+#
+# More letters: ``dh, dw`` the dilation (the gap between two taps of the filter,
+# 1 for a plain convolution), ``G`` groups of ``Cg = C // G`` input channels and
+# ``Fg = F // G`` filters each (filter ``f`` reads only the channels of group
+# ``f // Fg``). A depthwise convolution is the case ``G = C``.
+
+class GroupedConvCache(NamedTuple):
+    """What :func:`grouped_conv2d_backward` needs from :func:`grouped_conv2d_forward`."""
+    xp: np.ndarray          # (N, Hp, Wp, C) the padded input
+    kernel: np.ndarray      # (kh, kw, Cg, F)
+    has_bias: bool
+    strides: tuple          # (sh, sw)
+    dilation: tuple         # (dh, dw)
+    groups: int
+    pads: tuple             # ((top, bottom), (left, right))
+    x_shape: tuple          # (N, H, W, C)
+
+
+def _dilated_geometry(x_shape, kernel_shape, strides, padding, dilation):
+    """Output size and padding of a convolution whose taps are ``dilation`` apart."""
+    kh, kw = kernel_shape[:2]
+    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)   # the filter's reach
+    return _geometry(x_shape, span, strides, padding)
+
+
+def grouped_conv2d_forward(x, kernel, bias, strides=(1, 1), padding="valid", dilation=(1, 1), groups=1):
+    """A convolution with dilated filters and channel groups (Keras's ``Conv2D(dilation_rate, groups)``).
+
+    Output cell ``(n, i, j, f)`` is the sum of ``kernel[a, b, c, f]`` times the
+    input at row ``i * sh + a * dh``, column ``j * sw + b * dw`` (of the padded
+    input) and channel ``g * Cg + c``, where ``g = f // Fg`` is the filter's group.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    kernel : ndarray, shape (kh, kw, Cg, F), with ``C = G * Cg`` and ``F`` a multiple of ``G``
+    bias : ndarray of shape (F,) or None
+    strides, dilation : (int, int)
+    padding : {"valid", "same"}
+        ``same`` pads for the dilated filter's reach ``(k - 1) * d + 1``.
+    groups : int
+
+    Returns
+    -------
+    out : ndarray, shape (N, Ho, Wo, F)
+    cache : GroupedConvCache
+    """
+    N, H, W, C = x.shape
+    kh, kw, Cg, F = kernel.shape
+    Fg = F // groups
+    (sh, sw), (dh, dw) = strides, dilation
+    Ho, Wo, pads = _dilated_geometry(x.shape, kernel.shape, strides, padding, dilation)
+    xp = _pad(x, pads)                                        # (N, Hp, Wp, C)
+    out = np.zeros((N, Ho, Wo, F), dtype=x.dtype)             # (N, Ho, Wo, F)
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                top, left = i * sh, j * sw
+                # every dh-th row and dw-th column from the window's corner: (kh, kw, C)
+                window = xp[n, top:top + (kh - 1) * dh + 1:dh, left:left + (kw - 1) * dw + 1:dw, :]
+                for f in range(F):
+                    g = f // Fg                                   # the filter's group
+                    channels = window[:, :, g * Cg:(g + 1) * Cg]  # (kh, kw, Cg)
+                    out[n, i, j, f] = np.sum(channels * kernel[:, :, :, f])
+    if bias is not None:
+        out += bias                                           # broadcast over (N, Ho, Wo)
+    return out, GroupedConvCache(xp, kernel, bias is not None, strides, dilation, groups, pads, x.shape)
+
+
+def grouped_conv2d_backward(dout, cache, need_dx=True):
+    """Gradients of :func:`grouped_conv2d_forward`.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, C), or None when ``need_dx`` is False
+    dkernel : ndarray, shape (kh, kw, Cg, F)
+    dbias : ndarray of shape (F,), or None without a bias
+    """
+    xp, kernel, has_bias, (sh, sw), (dh, dw), groups, pads, x_shape = cache
+    N, Ho, Wo, F = dout.shape
+    kh, kw, Cg, _ = kernel.shape
+    Fg = F // groups
+    dxp = np.zeros_like(xp) if need_dx else None              # (N, Hp, Wp, C)
+    dkernel = np.zeros_like(kernel)                           # (kh, kw, Cg, F)
+    for n in range(N):
+        for i in range(Ho):
+            for j in range(Wo):
+                rows = slice(i * sh, i * sh + (kh - 1) * dh + 1, dh)
+                cols = slice(j * sw, j * sw + (kw - 1) * dw + 1, dw)
+                for f in range(F):
+                    g = f // Fg
+                    chans = slice(g * Cg, (g + 1) * Cg)
+                    grad = dout[n, i, j, f]
+                    # the cell was sum(window * filter): the same two rules as conv2d_backward
+                    dkernel[:, :, :, f] += grad * xp[n, rows, cols, chans]
+                    if need_dx:
+                        dxp[n, rows, cols, chans] += grad * kernel[:, :, :, f]
+    dbias = dout.sum(axis=(0, 1, 2)) if has_bias else None   # (F,)
+    dx = None
+    if need_dx:
+        (t, _), (l, _) = pads
+        dx = dxp[:, t:t + x_shape[1], l:l + x_shape[2], :]    # (N, H, W, C)
+    return dx, dkernel, dbias
+
+
+class ConvTransposeCache(NamedTuple):
+    """What :func:`conv2d_transpose_backward` needs from :func:`conv2d_transpose_forward`."""
+    x: np.ndarray           # (N, H, W, C)
+    kernel: np.ndarray      # (kh, kw, F, C)
+    has_bias: bool
+    strides: tuple          # (sh, sw)
+    dilation: tuple         # (dh, dw)
+    crops: tuple            # (top, left): cells of the full output dropped before the kept ones
+    full_shape: tuple       # (N, Hf, Wf, F): the full output, long enough for the kept cells
+
+
+def _transpose_geometry(x_shape, kernel_shape, strides, out_size, crops, dilation):
+    """The full output's shape: every cell the kernels reach, and the kept cells beyond them (zeros)."""
+    N, H, W, _ = x_shape
+    kh, kw, F, _ = kernel_shape
+    reach_h = (H - 1) * strides[0] + (kh - 1) * dilation[0] + 1
+    reach_w = (W - 1) * strides[1] + (kw - 1) * dilation[1] + 1
+    return (N, max(reach_h, crops[0] + out_size[0]), max(reach_w, crops[1] + out_size[1]), F)
+
+
+def conv2d_transpose_forward(x, kernel, bias, strides, out_size, crops, dilation=(1, 1)):
+    """Transposed convolution (Keras's Conv2DTranspose, no activation): the input gradient of a
+    convolution, used as a layer that grows images.
+
+    Each input cell ``(n, i, j)`` adds its filter response ``kernel[a, b, :, :] @ x[n, i, j]``
+    to the full output at ``(i * sh + a * dh, j * sw + b * dw)``. The output is
+    the window of ``out_size`` cells starting at ``crops`` of that full output
+    (:func:`convlearn.ops.shapes.conv_transpose_crop` gives Keras's).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    kernel : ndarray, shape (kh, kw, F, C)
+        Keras's layout for transposed convolutions: output channels before input channels.
+    bias : ndarray of shape (F,) or None
+    strides, dilation : (int, int)
+    out_size : (int, int)
+        ``(Ho, Wo)``.
+    crops : (int, int)
+        ``(top, left)``.
+
+    Returns
+    -------
+    out : ndarray, shape (N, Ho, Wo, F)
+    cache : ConvTransposeCache
+    """
+    N, H, W, C = x.shape
+    kh, kw, F, _ = kernel.shape
+    (sh, sw), (dh, dw) = strides, dilation
+    full_shape = _transpose_geometry(x.shape, kernel.shape, strides, out_size, crops, dilation)
+    full = np.zeros(full_shape, dtype=x.dtype)                # (N, Hf, Wf, F)
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                for a in range(kh):
+                    for b in range(kw):
+                        for f in range(F):
+                            # input cell (i, j) spreads out: tap (a, b) lands at (i*sh + a*dh, j*sw + b*dw)
+                            full[n, i * sh + a * dh, j * sw + b * dw, f] += np.sum(kernel[a, b, f, :] * x[n, i, j, :])
+    (t, l), (Ho, Wo) = crops, out_size
+    out = full[:, t:t + Ho, l:l + Wo, :].copy()               # (N, Ho, Wo, F)
+    if bias is not None:
+        out += bias
+    return out, ConvTransposeCache(x, kernel, bias is not None, strides, dilation, crops, full_shape)
+
+
+def conv2d_transpose_backward(dout, cache, need_dx=True):
+    """Gradients of :func:`conv2d_transpose_forward`.
+
+    The gradient of a kept cell goes back to the full output's cell it was; every
+    input cell then collects, from each tap, that cell's gradient through the
+    filter: a plain strided convolution of the full output's gradient.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, H, W, C), or None when ``need_dx`` is False
+    dkernel : ndarray, shape (kh, kw, F, C)
+    dbias : ndarray of shape (F,), or None without a bias
+    """
+    x, kernel, has_bias, (sh, sw), (dh, dw), (t, l), full_shape = cache
+    N, H, W, C = x.shape
+    kh, kw, F, _ = kernel.shape
+    _, Ho, Wo, _ = dout.shape
+    dfull = np.zeros(full_shape, dtype=dout.dtype)            # (N, Hf, Wf, F)
+    dfull[:, t:t + Ho, l:l + Wo, :] = dout                    # the dropped cells get no gradient
+    dx = np.zeros_like(x) if need_dx else None                # (N, H, W, C)
+    dkernel = np.zeros_like(kernel)                           # (kh, kw, F, C)
+    for n in range(N):
+        for i in range(H):
+            for j in range(W):
+                for a in range(kh):
+                    for b in range(kw):
+                        g = dfull[n, i * sh + a * dh, j * sw + b * dw, :]       # (F,)
+                        for f in range(F):
+                            dkernel[a, b, f, :] += g[f] * x[n, i, j, :]
+                            if need_dx:
+                                dx[n, i, j, :] += g[f] * kernel[a, b, f, :]
+    dbias = dout.sum(axis=(0, 1, 2)) if has_bias else None   # (F,)
+    return dx, dkernel, dbias
+
+
+class ResizeCache(NamedTuple):
+    """What :func:`resize_backward` needs from :func:`resize_forward`."""
+    x_shape: tuple          # (N, H, W, C)
+    interpolation: str
+
+
+def source_coordinate(o, n_in, n_out):
+    """Where output cell ``o`` of ``n_out`` samples an axis of ``n_in`` cells, with half-pixel centres.
+
+    Cell centres sit at ``index + 0.5``; output centre ``o + 0.5`` maps to input
+    position ``(o + 0.5) * n_in / n_out``, i.e. index ``(o + 0.5) * n_in / n_out - 0.5``.
+    """
+    return (o + 0.5) * n_in / n_out - 0.5
+
+
+def _bilinear_taps(o, n_in, n_out):
+    """The two input cells output cell ``o`` reads, and their weights: ``(i0, i1, w0, w1)``.
+
+    The coordinate is clamped to ``[0, n_in - 1]``: past the first or last
+    centre, the edge cell is repeated (as Keras's and PyTorch's resizes do).
+    """
+    src = min(max(source_coordinate(o, n_in, n_out), 0.0), n_in - 1.0)
+    i0 = math.floor(src)
+    i1 = min(i0 + 1, n_in - 1)
+    frac = src - i0
+    return i0, i1, 1.0 - frac, frac
+
+
+def _nearest_tap(o, n_in, n_out):
+    """The input cell nearest to output cell ``o``'s centre: ``floor((o + 0.5) * n_in / n_out)``."""
+    return min(math.floor((o + 0.5) * n_in / n_out), n_in - 1)
+
+
+def resize_forward(x, size, interpolation="bilinear"):
+    """Resize NHWC images to ``size = (Ho, Wo)`` (Keras's ``ops.image.resize`` without antialiasing).
+
+    ``bilinear``: each output cell is the weighted mean of the 2x2 input cells
+    around its source point (half-pixel centres, edges repeated). ``nearest``:
+    the input cell whose area holds the source point.
+
+    Returns
+    -------
+    out : ndarray, shape (N, Ho, Wo, C)
+    cache : ResizeCache
+    """
+    N, H, W, C = x.shape
+    Ho, Wo = size
+    out = np.zeros((N, Ho, Wo, C), dtype=x.dtype)             # (N, Ho, Wo, C)
+    for i in range(Ho):
+        for j in range(Wo):
+            if interpolation == "nearest":
+                out[:, i, j, :] = x[:, _nearest_tap(i, H, Ho), _nearest_tap(j, W, Wo), :]
+                continue
+            r0, r1, u0, u1 = _bilinear_taps(i, H, Ho)
+            c0, c1, v0, v1 = _bilinear_taps(j, W, Wo)
+            # first along the row, then between the two rows
+            top = v0 * x[:, r0, c0, :] + v1 * x[:, r0, c1, :]      # (N, C)
+            bottom = v0 * x[:, r1, c0, :] + v1 * x[:, r1, c1, :]   # (N, C)
+            out[:, i, j, :] = u0 * top + u1 * bottom
+    return out, ResizeCache(x.shape, interpolation)
+
+
+def resize_backward(dout, cache):
+    """Gradient of :func:`resize_forward`: each output cell's gradient goes back to the
+    input cells it read, times the weight it read them with.
+
+    Returns
+    -------
+    dx : ndarray, shape (N, H, W, C)
+    """
+    (N, H, W, C), interpolation = cache
+    _, Ho, Wo, _ = dout.shape
+    dx = np.zeros((N, H, W, C), dtype=dout.dtype)             # (N, H, W, C)
+    for i in range(Ho):
+        for j in range(Wo):
+            g = dout[:, i, j, :]                              # (N, C)
+            if interpolation == "nearest":
+                dx[:, _nearest_tap(i, H, Ho), _nearest_tap(j, W, Wo), :] += g
+                continue
+            r0, r1, u0, u1 = _bilinear_taps(i, H, Ho)
+            c0, c1, v0, v1 = _bilinear_taps(j, W, Wo)
+            dx[:, r0, c0, :] += u0 * v0 * g
+            dx[:, r0, c1, :] += u0 * v1 * g
+            dx[:, r1, c0, :] += u1 * v0 * g
+            dx[:, r1, c1, :] += u1 * v1 * g
+    return dx
