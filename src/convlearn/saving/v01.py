@@ -33,9 +33,9 @@ import zipfile
 
 import numpy as np
 
-from . import __version__
-from ._io import as_path, atomic_write_bytes, check_regular_file
-from ._limits import (
+from .. import __version__
+from .._io import as_path, atomic_write_bytes, check_regular_file
+from .._limits import (
     DEFAULT_MAX_WEIGHTS,
     FileError,
     NpzArrays,
@@ -47,7 +47,7 @@ from ._limits import (
     spool_member,
     weight_budget,
 )
-from .layers import LAYERS, Layer
+from ..layers import LAYERS, Layer
 
 __all__ = ["DEFAULT_MAX_WEIGHTS", "load_model", "load_weights", "save_model", "save_weights"]
 
