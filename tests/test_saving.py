@@ -1,7 +1,9 @@
 """Saving and loading: nothing is lost, nothing is executed, a damaged file gives a clear ValueError.
 
-A ``.keras`` file written by convlearn is a zip of ``metadata.json``,
-``config.json``, ``model.weights.npz`` and (after training) ``optimizer.npz``.
+Most tests here are about files in convlearn 0.1's own format, which still load:
+a zip of ``metadata.json``, ``config.json``, ``model.weights.npz`` and (after
+training) ``optimizer.npz``, written by ``convlearn.saving.v01.save_model``.
+``model.save`` itself now writes Keras's format (tests/test_keras_format.py).
 """
 
 import ast
@@ -18,6 +20,7 @@ import convlearn
 import convlearn as keras
 from convlearn import layers
 from convlearn.models import Model, Sequential, load_model
+from convlearn.saving import v01
 from model_helpers import bars_dataset, compiled_cnn, same_weights, small_cnn
 
 # ---------------------------------------------------------------------------
@@ -33,7 +36,7 @@ def trained(tmp_path):
     model = compiled_cnn()
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     path = tmp_path / "model.keras"
-    model.save(path)
+    v01.save_model(model, path)
     return model, path, x
 
 
@@ -144,7 +147,7 @@ def test_load_without_compiling(trained):
 
 def test_an_uncompiled_model_round_trips(tmp_path):
     model = small_cnn()
-    model.save(tmp_path / "m.keras")
+    v01.save_model(model, tmp_path / "m.keras")
     assert set(read_members(tmp_path / "m.keras")) == {"metadata.json", "config.json", "model.weights.npz"}
     restored = load_model(tmp_path / "m.keras")
     assert not restored.compiled and same_weights(restored.get_weights(), model.get_weights())
@@ -196,10 +199,10 @@ def test_float64_model_round_trips(tmp_path):
     assert same_weights(restored.get_weights(), model.get_weights())
 
 
-def test_h5_suffix_writes_convlearn_format_with_a_warning(tmp_path):
+def test_a_convlearn_0_1_zip_named_h5_still_loads(tmp_path):
     model = small_cnn()
     with pytest.warns(UserWarning, match="convlearn writes its own .keras format .* not HDF5"):
-        model.save(tmp_path / "old_style.h5")
+        v01.save_model(model, tmp_path / "old_style.h5")
     assert zipfile.is_zipfile(tmp_path / "old_style.h5")
     assert same_weights(load_model(tmp_path / "old_style.h5").get_weights(), model.get_weights())
 
@@ -280,7 +283,7 @@ def test_crash_while_writing_the_zip_keeps_the_old_file(trained, monkeypatch):
 
 def test_save_errors(tmp_path):
     model = small_cnn()
-    with pytest.raises(ValueError, match=r"the file name must end with .keras or .h5; got '.*model\.pkl'"):
+    with pytest.raises(ValueError, match=r"the file name must end with .keras or .h5 or .hdf5; got '.*model\.pkl'"):
         model.save(tmp_path / "model.pkl")
     with pytest.raises(FileNotFoundError, match="does not exist. Create it first"):
         model.save(tmp_path / "missing" / "model.keras")
@@ -289,7 +292,7 @@ def test_save_errors(tmp_path):
         model.save(tmp_path / "model.keras", overwrite=False)
     with pytest.raises(ValueError, match="is not built, so it has no weights to save"):
         Sequential([layers.Dense(2)]).save(tmp_path / "unbuilt.keras")
-    with pytest.raises(ValueError, match=r"must end with .weights.npz or .weights.h5"):
+    with pytest.raises(ValueError, match=r"must end with .weights.h5 or .weights.npz"):
         model.save_weights(tmp_path / "w.npz")
 
 
@@ -310,7 +313,7 @@ UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib
 
 def test_the_source_tree_is_found():
     names = {p.name for p in SOURCE_FILES}
-    assert {"saving.py", "model.py", "functional.py", "idx.py"} <= names
+    assert {"v01.py", "keras_format.py", "legacy_h5.py", "model.py", "functional.py", "idx.py"} <= names
 
 
 @pytest.mark.parametrize("path", SOURCE_FILES, ids=lambda p: str(p.relative_to(p.parents[1])))
@@ -444,8 +447,8 @@ def test_truncated_files(trained, tmp_path):
 
 def test_a_file_that_is_not_a_zip(tmp_path):
     (tmp_path / "notes.keras").write_text("these are my notes, not a model")
-    with pytest.raises(ValueError, match=r"is not a convlearn model file, or it is corrupted or truncated "
-                                         r"\(not a valid zip archive\)"):
+    with pytest.raises(ValueError, match=r"is not a valid .keras file \(not a zip archive\), or it is damaged or "
+                                         r"truncated"):
         load_model(tmp_path / "notes.keras")
 
 
@@ -453,7 +456,7 @@ def test_a_file_that_is_not_a_zip(tmp_path):
 def test_a_zip_missing_a_member(trained, tmp_path, member):
     _, path, _ = trained
     bad = with_members(path, tmp_path / "bad.keras", **{member.replace(".", "__"): None})
-    with pytest.raises(ValueError, match=rf"is not a complete convlearn model file: '{member}' is missing"):
+    with pytest.raises(ValueError, match=rf"is not a complete (convlearn )?model file: '{member}' is missing"):
         load_model(bad)
 
 
@@ -469,7 +472,11 @@ def test_an_unexpected_member(trained, tmp_path):
 def test_another_programs_zip(tmp_path):
     write_members(tmp_path / "other.keras", {"metadata.json": '{"keras_version": "3.0.0"}',
                                              "config.json": "{}", "model.weights.npz": b""})
-    with pytest.raises(ValueError, match="is not a convlearn model file .unknown format"):
+    with pytest.raises(ValueError, match="holds an unexpected member 'model.weights.npz'; a Keras model file holds "
+                                         "config.json, metadata.json, model.weights.h5"):
+        load_model(tmp_path / "other.keras")
+    write_members(tmp_path / "other.keras", {"metadata.json": '{"program": "other"}'})
+    with pytest.raises(ValueError, match=r"is not a Keras or convlearn model file \(its metadata.json is"):
         load_model(tmp_path / "other.keras")
 
 

@@ -482,10 +482,6 @@ def read_layer_weights(h5, model):
             if arrays:
                 raise FileError(f"{h5.label} has no weights for {where}; the model needs {len(arrays)} arrays there.")
             continue
-        saved_name = h5.attribute(group, "name")
-        if isinstance(saved_name, str) and saved_name != layer.name:
-            raise FileError(f"{h5.label}: the weights at '{path}' belong to layer '{saved_name}'; the model has "
-                            f"'{layer.name}' there. The file and its config do not match.")
         keys = sorted(group.keys())
         if keys != sorted(str(i) for i in range(len(arrays))):
             raise FileError(f"{h5.label}: {where} holds {len(keys)} arrays ({', '.join(keys[:5])}); the model needs "
@@ -533,9 +529,16 @@ def read_optimizer_state(h5, model, required=True):
         optimizer.set_state(state, params)
     else:
         optimizer.iterations = int(step)
-    if math.isfinite(float(lr)) and float(lr) >= 0:
-        optimizer.learning_rate = float(lr)
+    set_learning_rate(optimizer, lr)
     return True
+
+
+def set_learning_rate(optimizer, lr):
+    """Take the saved learning rate (a callback may have changed it) unless it is the configured one
+    rounded to float32, as Keras stores it."""
+    if lr.shape == () and math.isfinite(float(lr)) and float(lr) >= 0 \
+            and np.float32(lr) != np.float32(optimizer.learning_rate):
+        optimizer.learning_rate = float(lr)
 
 
 def check_members(zf, label, allowed):

@@ -267,5 +267,4 @@ def _read_optimizer(h5, model):
         optimizer.set_state(state, params)
     else:
         optimizer.iterations = int(step)
-    if lr.shape == () and np.isfinite(lr) and float(lr) >= 0:
-        optimizer.learning_rate = float(lr)
+    keras_format.set_learning_rate(optimizer, lr)
