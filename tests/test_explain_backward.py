@@ -321,3 +321,76 @@ def test_explain_backward_on_the_command_line(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="figures need matplotlib")
     assert main(["explain", "backward", "--lang", "en", "--figures", str(tmp_path)]) == 0
     assert (tmp_path / "backward.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def digit_model_file(tmp_path_factory):
+    """A small model of 28x28 one-channel input saved to a file, and a picture of a digit."""
+    pil = pytest.importorskip("PIL.Image", reason="pictures need Pillow")
+    from PIL import ImageDraw
+
+    keras.utils.set_random_seed(5)
+    model = keras.Sequential([
+        layers.Input((28, 28, 1)),
+        layers.Conv2D(3, 5, strides=2, activation="relu"),  # (N, 12, 12, 3)
+        layers.MaxPool2D(2),  # (N, 6, 6, 3)
+        layers.Flatten(),  # (N, 108)
+        layers.Dense(10, activation="softmax"),  # (N, 10)
+    ])
+    folder = tmp_path_factory.mktemp("backward_cli")
+    path = str(folder / "model.keras")
+    model.save(path)
+    picture = pil.new("L", (60, 80), 255)
+    ImageDraw.Draw(picture).line([(10, 10), (50, 10), (25, 70)], fill=0, width=7)  # a "7", dark on light
+    picture_path = str(folder / "seven.png")
+    picture.save(picture_path)
+    return path, picture_path
+
+
+def test_explain_backward_of_a_model_file_on_a_picture(digit_model_file, capsys):
+    from convlearn.cli import main
+    from convlearn.datasets import load_digit_image
+
+    path, picture = digit_model_file
+    assert main(["explain", "backward", "--model", path, "--image", picture, "--target", "7",
+                 "--lang", "en", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    model = keras.models.load_model(path)
+    x = load_digit_image(picture).reshape(28, 28, 1)
+    expected = explain_backward(model, x, 7).to_text("en", False)
+    assert out == expected
+    assert "dense" in out and "p − y" in out
+
+
+def test_explain_backward_of_a_model_file_on_an_array(digit_model_file, tmp_path, capsys):
+    from convlearn.cli import main
+
+    path, _ = digit_model_file
+    x = np.random.default_rng(1).uniform(0, 1, (28, 28, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["explain", "backward", "--model", path, "--image", str(tmp_path / "x.npy"),
+                 "--lang", "en", "--color", "never"]) == 0
+    out = capsys.readouterr().out
+    model = keras.models.load_model(path)
+    assert out == explain_backward(model, x).to_text("en", False)   # target: the predicted class
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explain_backward_command_line_errors(digit_model_file, tmp_path, capsys, lang):
+    from convlearn.cli import main
+
+    path, picture = digit_model_file
+    wide = keras.Sequential([layers.Input((8, 8, 3)), layers.Flatten(), layers.Dense(2, activation="softmax")])
+    wide_path = str(tmp_path / "wide.keras")
+    wide.save(wide_path)
+    cases = [
+        (["--image", picture], {"en": "needs --model FILE", "zh": "需要同时给出 --model"}),
+        (["--model", path], {"en": "give an image too", "zh": "也要给出一张图像"}),
+        (["--model", wide_path, "--image", picture], {"en": "input has shape (8, 8, 3)", "zh": "(8, 8, 3)"}),
+        (["--model", str(tmp_path / "missing.keras"), "--image", picture], {"en": "missing.keras", "zh": "missing.keras"}),
+    ]
+    for extra, expected in cases:
+        assert main(["explain", "backward", "--lang", lang, *extra]) == 2
+        err = capsys.readouterr().err
+        assert expected[lang] in err, (extra, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

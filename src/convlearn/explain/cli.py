@@ -9,6 +9,7 @@ Examples::
     convlearn explain softmax --scores "2.0,1.0,0.1" --classes "cat,dog,bird"
     convlearn explain all --figures figures/  # also write PNG figures and GIFs
     convlearn explain backward                # backpropagation through the guide's example
+    convlearn explain backward --model mnist_cnn.keras --image digit.png --target 3   # ... through your model
 
 The same runs as ``python -m convlearn.explain ...``.  The main ``convlearn`` command adds
 this one with :func:`add_parser` and calls :func:`run` with the parsed arguments.
@@ -33,6 +34,7 @@ from .walkthrough import (
     explain_pool,
     explain_relu,
     explain_softmax,
+    load_array,
 )
 
 __all__ = ["TOPICS", "add_parser", "build_parser", "configure_parser", "run", "main"]
@@ -98,6 +100,8 @@ def configure_parser(parser: argparse.ArgumentParser, lang: str | None = None) -
     parser.add_argument("--color", "--colour", default="auto", choices=("auto", "always", "never"),
                         help=_help("cli_color", lang))
     parser.add_argument("--figures", metavar="DIR", default=None, help=_help("cli_figures", lang))
+    parser.add_argument("--model", metavar="FILE", default=None, help=_help("cli_model", lang))
+    parser.add_argument("--target", metavar="CLASS", default=None, help=_help("cli_target", lang))
     parser.add_argument("--dpi", type=_dpi, default=100, help=_help("cli_dpi", lang))
     return parser
 
@@ -251,7 +255,8 @@ def _text_and_figures(
     if topic == "backward":
         from .backward import explain_backward
 
-        back = explain_backward()
+        model, x = _backward_model_and_image(args, topic)
+        back = explain_backward(model, x, _target(args.target), _names(args.classes))
 
         def figures(folder: str) -> list[str]:
             return [back.to_figure(os.path.join(folder, "backward.png"), lang, dpi=args.dpi)]
@@ -279,6 +284,46 @@ def _text_and_figures(
         return out
 
     return walk.to_text(lang, color), figures
+
+
+#: Picture files that ``--image`` reads as a photo or drawing of a digit (with ``--model``).
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+def _target(value: str | None) -> int | str | None:
+    """``--target``: a class index (``3``) or a class name of ``--classes`` (``cat``)."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else value
+
+
+def _backward_model_and_image(args: argparse.Namespace, topic: str) -> tuple[Any, Any]:
+    """``(model, image)`` for ``explain backward --model FILE --image IMAGE``; ``(None, None)``
+    for the guide's example.
+
+    The image is a picture of a digit (PNG, JPEG, BMP, GIF: prepared as ``convlearn predict``
+    prepares it, for models of 28x28 one-channel input), or an array as text or a
+    ``.npy``/``.txt``/``.csv`` file in the model's input shape.
+    """
+    if args.model is None:
+        if args.image is not None:
+            raise ExplainError("err_back_image_without_model")
+        return None, None
+    if args.image is None:
+        raise ExplainError("err_back_model_without_image")
+    from ..saving import load_model
+
+    model = load_model(args.model, compile=False)
+    if args.image.lower().endswith(PICTURE_SUFFIXES):
+        from ..datasets import load_digit_image
+
+        image = load_digit_image(args.image)                    # (28, 28) float32 in [0, 1]
+        want = tuple(model.input_shape[1:]) if isinstance(model.input_shape, tuple) else None
+        if want not in ((28, 28, 1), (28, 28)):
+            raise ExplainError("err_back_picture_shape", path=args.image, shape=want)
+        return model, image.reshape(want)
+    return model, load_array(args.image, "--image")
 
 
 def _write(stream: Any, text: str) -> None:
