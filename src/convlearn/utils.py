@@ -85,5 +85,7 @@ def img_to_array(img, dtype="float32"):
 
 
 from .models.data import PyDataset  # noqa: E402  (Keras keeps it in keras.utils)
+from .plot_model import plot_model  # drawn without Graphviz: SVG directly, PNG with matplotlib
 
-__all__ = ["Progbar", "PyDataset", "clear_session", "img_to_array", "load_img", "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "clear_session", "img_to_array", "load_img", "plot_model", "set_random_seed",
+           "to_categorical"]
