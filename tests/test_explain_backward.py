@@ -384,7 +384,7 @@ def test_explain_backward_command_line_errors(digit_model_file, tmp_path, capsys
     wide_path = str(tmp_path / "wide.keras")
     wide.save(wide_path)
     cases = [
-        (["--image", picture], {"en": "needs --model FILE", "zh": "需要同时给出 --model"}),
+        (["--image", picture], {"en": "needs --model FILE", "zh": "需要同时给出 `--model`"}),
         (["--model", path], {"en": "give an image too", "zh": "也要给出一张图像"}),
         (["--model", wide_path, "--image", picture], {"en": "input has shape (8, 8, 3)", "zh": "(8, 8, 3)"}),
         (["--model", str(tmp_path / "missing.keras"), "--image", picture], {"en": "missing.keras", "zh": "missing.keras"}),
