@@ -158,6 +158,43 @@ def test_merge_three_inputs_and_broadcast(tmp_path, merge):
     assert_matches(randomise(keras.Model(inputs, outputs)), images((2, 4, 4, 3)), tmp_path)
 
 
+@pytest.mark.parametrize("size", [(7, 9), (8, 6)])
+@pytest.mark.parametrize("make", [
+    lambda: layers.Conv2D(4, 3, dilation_rate=2, padding="same"),
+    lambda: layers.Conv2D(4, 3, dilation_rate=(2, 1), padding="valid", activation="relu"),
+    lambda: layers.Conv2D(6, 3, groups=3, strides=2, padding="same"),
+    lambda: layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2),
+    lambda: layers.DepthwiseConv2D(2, dilation_rate=2, activation="relu"),
+    lambda: layers.SeparableConv2D(5, 3, padding="same", depth_multiplier=2, activation="tanh"),
+    lambda: layers.SeparableConv2D(4, 2, strides=2, padding="valid"),
+    lambda: layers.Conv2DTranspose(4, 3, strides=2, padding="same"),
+    lambda: layers.Conv2DTranspose(4, 2, strides=2, padding="valid", activation="relu"),
+    lambda: layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1),
+    lambda: layers.Conv2DTranspose(2, 4, strides=3, padding="same"),
+    lambda: layers.Conv2DTranspose(2, 3, dilation_rate=2, padding="valid"),
+    lambda: layers.ZeroPadding2D(((1, 2), (0, 3))),
+    lambda: layers.Cropping2D(((1, 0), (2, 1))),
+    lambda: layers.Cropping2D(1),
+    lambda: layers.UpSampling2D((2, 3)),
+    lambda: layers.UpSampling2D(2, interpolation="bilinear"),
+], ids=["dilated-same", "dilated-valid", "groups", "depthwise", "depthwise-dilated", "separable",
+        "separable-strided", "transpose-same", "transpose-valid", "transpose-output-padding", "transpose-k4-s3",
+        "transpose-dilated", "zero-padding", "cropping", "cropping-1", "upsampling", "upsampling-bilinear"])
+def test_convolution_and_resizing_layers(tmp_path, make, size):
+    model = single_layer(make(), size + (3,))
+    assert_matches(model, images((2,) + size + (3,)), tmp_path)
+
+
+def test_augmentation_layers_are_identity_at_inference(tmp_path):
+    model = keras.Sequential([keras.Input((6, 6, 3)), layers.RandomFlip(seed=1), layers.RandomRotation(0.2, seed=2),
+                              layers.RandomZoom(0.2, seed=3), layers.RandomTranslation(0.1, 0.1, seed=4),
+                              layers.RandomContrast(0.3, seed=5), layers.RandomBrightness(0.2, seed=6),
+                              layers.Conv2D(2, 3)])
+    proto = assert_matches(randomise(model), images((3, 6, 6, 3)), tmp_path)
+    ops = [n.op_type for n in proto.graph.node]
+    assert set(ops) == {"Identity", "Conv", "Transpose"} and ops.count("Identity") == 6 + 1   # + the output's
+
+
 # ----------------------------------------------------------------------------- model kinds
 
 def test_sequential_free_batch_axis(tmp_path):
@@ -324,6 +361,15 @@ def test_layer_without_converter_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"layer 'cube' \(Cube\) has no ONNX converter. Layers with one: .*Conv2D"):
         model.export(tmp_path / "m.onnx", format="onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("layer", [layers.RandomCrop(4, 4, name="crop"), layers.Resizing(4, 4, name="crop"),
+                                   layers.CenterCrop(4, 4, name="crop")])
+def test_layers_not_converted_yet_are_named(tmp_path, layer):
+    """RandomCrop crops the centre at inference, Resizing and CenterCrop have no converter yet: refused."""
+    model = keras.Sequential([keras.Input((6, 6, 1)), layer])
+    with pytest.raises(ValueError, match=rf"layer 'crop' \({type(layer).__name__}\) has no ONNX converter"):
+        model.export(tmp_path / "m.onnx", format="onnx")
 
 
 def test_subclass_overriding_forward_gets_no_parent_converter(tmp_path):

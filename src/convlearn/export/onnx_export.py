@@ -25,7 +25,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._io import as_path, atomic_write_bytes
-from ..ops.shapes import padding_amounts
+from ..ops.shapes import (
+    conv_transpose_crop,
+    conv_transpose_output_length,
+    padding_amounts,
+)
 
 DEFAULT_OPSET = 13
 #: Opsets whose operators (as written here) are the same as opset 13's: 18 moved ReduceMean's axes to an input.
@@ -259,10 +263,94 @@ def _conv2d(g, layer, call):
     y = g.add("Conv", inputs, name=layer.name, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
               dilations=list(dilation), group=groups,
               **_pad_attributes(call, layer.kernel_size, layer.strides, layer.padding, dilation))    # (N, F, Ho, Wo)
+    _finish_conv(g, layer, y, call)
+
+
+def _finish_conv(g, layer, y, call):
+    """NCHW convolution output ``y`` -> NHWC ``call.output``, through the layer's activation."""
     if layer.activation.name == "linear":
         g.from_nchw(y, call.output)                                       # (N, Ho, Wo, F)
     else:
         g.activation(layer.activation, g.from_nchw(y, g.fresh(f"{layer.name}_logits")), call.output, layer.name)
+
+
+@converter("DepthwiseConv2D", "SeparableConv2D")
+def _depthwise_conv2d(g, layer, call):
+    separable = "pointwise_kernel" in layer.params
+    depthwise = layer.params[layer.depthwise_weight]                     # (kh, kw, C, dm)
+    kh, kw, C, dm = depthwise.shape
+    weight = depthwise.reshape(kh, kw, 1, C * dm).transpose(3, 2, 0, 1)  # (C*dm, 1, kh, kw): one group a channel
+    inputs = [g.nchw(call.inputs[0]), g.const(weight, f"{layer.name}/{layer.depthwise_weight}", depthwise, "oihw")]
+    bias = layer.params.get("bias")
+    if bias is not None and not separable:
+        inputs.append(g.const(bias, f"{layer.name}/bias", bias))
+    dilation = tuple(layer.dilation_rate)
+    y = g.add("Conv", inputs, name=layer.name, kernel_shape=[kh, kw], strides=list(layer.strides),
+              dilations=list(dilation), group=C,
+              **_pad_attributes(call, layer.kernel_size, layer.strides, layer.padding, dilation))  # (N, C*dm, Ho, Wo)
+    if separable:
+        point = layer.params["pointwise_kernel"]                          # (1, 1, C*dm, F)
+        inputs = [y, g.const(point.transpose(3, 2, 0, 1), f"{layer.name}/pointwise_kernel", point, "oihw")]
+        if bias is not None:
+            inputs.append(g.const(bias, f"{layer.name}/bias", bias))
+        y = g.add("Conv", inputs, name=f"{layer.name}/pointwise", kernel_shape=[1, 1])   # (N, F, Ho, Wo)
+    _finish_conv(g, layer, y, call)
+
+
+@converter("Conv2DTranspose")
+def _conv2d_transpose(g, layer, call):
+    _, H, W, _ = call.input_shapes[0]
+    if H is None or W is None:
+        raise ValueError(
+            f"ONNX export: Conv2DTranspose '{layer.name}' needs the image size to be known to export its output "
+            f"size; its input shape is {call.input_shapes[0]}. Give keras.Input a height and width."
+        )
+    kernel = layer.params["kernel"]                                       # (kh, kw, F, C)
+    pads, extra = [0, 0, 0, 0], [0, 0]
+    for i, n in enumerate((H, W)):
+        k, s, d = layer.kernel_size[i], layer.strides[i], layer.dilation_rate[i]
+        op = None if layer.output_padding is None else layer.output_padding[i]
+        out = conv_transpose_output_length(n, k, s, layer.padding, op, d)
+        begin = conv_transpose_crop(n, k, s, layer.padding, op, d)
+        end = (n - 1) * s + (k - 1) * d + 1 - out - begin                 # cells dropped at the end
+        pads[i], pads[i + 2] = begin, max(end, 0)
+        extra[i] = max(-end, 0)                                           # cells added past the full output
+    inputs = [g.nchw(call.inputs[0]),
+              g.const(kernel.transpose(3, 2, 0, 1), f"{layer.name}/kernel", kernel, "iohw")]  # (C, F, kh, kw)
+    if layer.params.get("bias") is not None:
+        inputs.append(g.const(layer.params["bias"], f"{layer.name}/bias", layer.params["bias"]))
+    y = g.add("ConvTranspose", inputs, name=layer.name, kernel_shape=list(layer.kernel_size),
+              strides=list(layer.strides), dilations=list(layer.dilation_rate), pads=pads, output_padding=extra)
+    _finish_conv(g, layer, y, call)
+
+
+@converter("ZeroPadding2D")
+def _zero_padding(g, layer, call):
+    (t, b), (l, r) = layer.padding
+    pads = g.const([0, t, l, 0, 0, b, r, 0], f"{layer.name}/pads", dtype=np.int64)
+    g.add("Pad", [call.inputs[0], pads], call.output, name=layer.name, mode="constant")
+
+
+@converter("Cropping2D")
+def _cropping(g, layer, call):
+    (t, b), (l, r) = layer.cropping
+    last = np.iinfo(np.int64).max
+    starts = g.const([t, l], f"{layer.name}/starts", dtype=np.int64)
+    ends = g.const([-b if b else last, -r if r else last], f"{layer.name}/ends", dtype=np.int64)
+    axes = g.const([1, 2], f"{layer.name}/axes", dtype=np.int64)
+    g.add("Slice", [call.inputs[0], starts, ends, axes], call.output, name=layer.name)
+
+
+@converter("UpSampling2D")
+def _upsampling(g, layer, call):
+    scales = g.const([1, 1, *layer.size], f"{layer.name}/scales", dtype=np.float32)     # N, C, H, W
+    roi = g.const(np.zeros(0), f"{layer.name}/roi", dtype=np.float32)
+    if layer.interpolation == "bilinear":
+        options = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    else:
+        options = {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    y = g.add("Resize", [g.nchw(call.inputs[0]), roi, scales], name=layer.name, **options)
+    g.from_nchw(y, call.output)                                           # (N, H*sh, W*sw, C)
 
 
 @converter("Dense")
@@ -310,7 +398,7 @@ def _identity(g, layer, call):
 # Layers that change nothing at inference: dropout, and random augmentation (identity when not training).
 for _name in ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
               "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-              "RandomBrightness", "RandomCrop"):
+              "RandomBrightness"):      # (not RandomCrop: at inference it crops the centre)
     converter(_name)(_identity)
 
 
