@@ -248,10 +248,12 @@ class DepthwiseConv2D(_Convolution):
     depthwise_initializer : default "glorot_uniform"
     bias_initializer : default "zeros"
 
-    Weights: ``depthwise_kernel`` (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,).
+    Weights: ``kernel`` (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,), named as
+    Keras 3 names them (Keras 2 called the kernel ``depthwise_kernel``, as SeparableConv2D still does).
     """
 
     owner = "DepthwiseConv2D"
+    depthwise_weight = "kernel"       # the depthwise kernel's name in ``params``
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=(1, 1), activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -275,7 +277,7 @@ class DepthwiseConv2D(_Convolution):
         check_kernel_fits(input_shape, self.kernel_size, self.dilation_rate, self.padding, self.owner, self.name)
         kh, kw = self.kernel_size
         C = input_shape[-1]
-        self.add_weight("depthwise_kernel", (kh, kw, C, self.depth_multiplier),
+        self.add_weight(self.depthwise_weight, (kh, kw, C, self.depth_multiplier),
                         self.depthwise_initializer)                                   # (kh, kw, C, dm)
         if self.use_bias:
             self.add_weight("bias", (C * self.depth_multiplier,), self.bias_initializer)  # (C*dm,)
@@ -286,14 +288,14 @@ class DepthwiseConv2D(_Convolution):
 
     def _depthwise(self, x, bias):
         """The depthwise convolution as a grouped one: kernel (kh, kw, 1, C*dm), one group per channel."""
-        k = self.params["depthwise_kernel"]                                 # (kh, kw, C, dm)
+        k = self.params[self.depthwise_weight]                              # (kh, kw, C, dm)
         kh, kw, C, dm = k.shape
         return ops.grouped_conv2d_forward(x, k.reshape(kh, kw, 1, C * dm), bias, self.strides, self.padding,
                                           self.dilation_rate, C)            # (N, Ho, Wo, C*dm)
 
     def _depthwise_backward(self, dz, cache, need_dx):
         dx, dkernel, dbias = ops.grouped_conv2d_backward(dz, cache, need_dx)
-        return dx, dkernel.reshape(self.params["depthwise_kernel"].shape), dbias   # (kh, kw, C, dm)
+        return dx, dkernel.reshape(self.params[self.depthwise_weight].shape), dbias   # (kh, kw, C, dm)
 
     def forward_logits(self, x, training=False):
         """The forward pass without the activation."""
@@ -301,7 +303,7 @@ class DepthwiseConv2D(_Convolution):
 
     def backward_from_logits(self, dz, cache, need_dx=True):
         dx, dkernel, dbias = self._depthwise_backward(dz, cache, need_dx)
-        grads = {"depthwise_kernel": dkernel}
+        grads = {self.depthwise_weight: dkernel}
         if self.use_bias:
             grads["bias"] = dbias                                           # (C*dm,)
         return dx, grads
@@ -337,6 +339,7 @@ class SeparableConv2D(DepthwiseConv2D):
     """
 
     owner = "SeparableConv2D"
+    depthwise_weight = "depthwise_kernel"
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
