@@ -84,9 +84,10 @@ def img_to_array(img, dtype="float32"):
     return _img_to_array(img, dtype=dtype)
 
 
+from .data.image_folder import image_dataset_from_directory
 from .datasets.download import get_file
 from .models.data import PyDataset  # noqa: E402  (Keras keeps it in keras.utils)
 from .plot_model import plot_model  # drawn without Graphviz: SVG directly, PNG with matplotlib
 
-__all__ = ["Progbar", "PyDataset", "clear_session", "get_file", "img_to_array", "load_img", "plot_model",
-           "set_random_seed", "to_categorical"]
+__all__ = ["Progbar", "PyDataset", "clear_session", "get_file", "image_dataset_from_directory", "img_to_array",
+           "load_img", "plot_model", "set_random_seed", "to_categorical"]
