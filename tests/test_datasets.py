@@ -282,6 +282,7 @@ def fashion_places(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVLEARN_DATA", str(env_root))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", system)
+    monkeypatch.setattr(fashion_mnist, "ORIGIN", "http://127.0.0.1:9/")   # no download: nothing listens there
     return env_root / "fashion-mnist", home / ".convlearn" / "datasets" / "fashion-mnist", system
 
 

@@ -190,3 +190,27 @@ def test_argument_errors(tmp_path, kwargs, match):
         (tmp_path / "datasets" / "a_archive").write_bytes(b"x")
     with pytest.raises(ValueError, match=match):
         get_file(cache_dir=tmp_path, verbose=0, **kwargs)
+
+
+def test_fashion_mnist_downloads_when_missing(server, tmp_path, monkeypatch):
+    """The four files served locally (Debian's copies) are downloaded, checked and loaded."""
+    from convlearn.datasets import fashion_mnist
+
+    stems = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    if not all((fashion_mnist.SYSTEM_DIR / (s + ".gz")).is_file() for s in stems):
+        pytest.skip(f"Fashion-MNIST not in {fashion_mnist.SYSTEM_DIR} (apt-get install dataset-fashion-mnist)")
+    folder, url, requests = server
+    for stem in stems:
+        (folder / (stem + ".gz")).write_bytes((fashion_mnist.SYSTEM_DIR / (stem + ".gz")).read_bytes())
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CONVLEARN_DATA", raising=False)
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr(fashion_mnist, "ORIGIN", url + "/")
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data()
+    assert x_train.shape == (60000, 28, 28) and y_train.shape == (60000,)
+    assert x_test.shape == (10000, 28, 28) and y_test.shape == (10000,)
+    assert sorted(requests) == sorted(f"/{s}.gz" for s in stems)
+    assert sorted(os.listdir(home / ".convlearn" / "datasets" / "fashion-mnist")) == sorted(s + ".gz" for s in stems)
+    fashion_mnist.load_data()                                   # found in the cache now
+    assert len(requests) == 4

@@ -15,6 +15,10 @@ in these folders, in this order, and uses the first folder that has all four:
 3. ``/usr/share/datasets/fashion-mnist/``, where Debian's and Ubuntu's package
    ``dataset-fashion-mnist`` installs them (``sudo apt-get install dataset-fashion-mnist``).
 
+If no folder has them (and ``path=`` is not given), the four ``.gz`` files are
+downloaded from :data:`ORIGIN` (where Keras gets them) into
+``~/.convlearn/datasets/fashion-mnist/``, each written atomically.
+
 If ``path=`` is given, only that folder is used. :func:`search_paths` lists the
 folders. The arrays are checked against the SHA-256 digests in :data:`SHA256`
 after decoding, so gzip files compressed differently (Debian's are) are fine,
@@ -28,7 +32,7 @@ from pathlib import Path
 
 from convlearn.datasets._common import STEMS, find_files, load_files
 
-__all__ = ["load_data", "search_paths", "CLASS_NAMES", "SHA256", "SYSTEM_DIR"]
+__all__ = ["load_data", "search_paths", "CLASS_NAMES", "ORIGIN", "SHA256", "SYSTEM_DIR"]
 
 #: The names of the ten classes, indexed by label.
 CLASS_NAMES = (
@@ -43,6 +47,9 @@ SHA256 = {
     "t10k-images-idx3-ubyte": "73e76c642ceddddbac95811d54bc6be07b6103c6788c6869fe89a7ae5af0ca24",
     "t10k-labels-idx1-ubyte": "ab0d0bd52f6771af6e70b9f6dbd0a9e8fdaefdc713956255e70887830c399c73",
 }
+
+#: Where the ``.gz`` files are downloaded from (the base URL ``keras.datasets.fashion_mnist`` uses).
+ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 #: Folder of Debian's package ``dataset-fashion-mnist``.
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -69,14 +76,16 @@ def search_paths():
     return folders
 
 
-def load_data(path=None):
+def load_data(path=None, download=True):
     """Load Fashion-MNIST from local IDX files.
 
     Parameters
     ----------
     path : str or os.PathLike, optional
         A folder holding the four IDX files. If given, no other folder is
-        searched; if not, the folders of :func:`search_paths` are tried in order.
+        searched and nothing is downloaded; if not, the folders of :func:`search_paths` are tried in order.
+    download : bool, default True
+        When no folder has the four files, download them from :data:`ORIGIN`.
 
     Returns
     -------
@@ -111,10 +120,23 @@ def load_data(path=None):
         else:
             report.append(f"  {folder}: lacks " + ", ".join(f"{stem}[.gz]" for stem in missing))
     cache = Path.home() / ".convlearn" / "datasets" / _SUBDIR
+    failure = ""
+    if path is None and download:
+        from convlearn.datasets.download import DownloadError, get_file
+
+        try:
+            files = {stem: Path(get_file(stem + ".gz", ORIGIN + stem + ".gz", cache_subdir=_SUBDIR,
+                                         cache_dir=cache.parent)) for stem in STEMS}
+        except DownloadError as exc:
+            failure = f"The download failed: {exc}\n"
+        else:
+            fix = f"Delete the files in {cache} and run load_data() again to download them afresh."
+            return load_files(files, SHA256, "Fashion-MNIST", fix)
     raise FileNotFoundError(
         "Fashion-MNIST files not found. Folders searched:\n"
         + "\n".join(report)
-        + "\nTo get the files, either\n"
+        + "\n" + failure
+        + "To get the files, either\n"
         "  - on Debian or Ubuntu: sudo apt-get install dataset-fashion-mnist\n"
         f"    (installs them into {SYSTEM_DIR}), or\n"
         "  - download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,\n"
