@@ -26,6 +26,11 @@ same numbers (tests hold every pass equal to the plain program):
   training step to the next instead of allocating them again; a ReLU
   ``Activation`` layer just before such a ``Conv2D`` runs as its input is copied.
 
+Every pass that rewrites a convolution takes only a plain one (:func:`plain_conv`):
+a ``Conv2D`` itself, not a subclass, without dilation or groups. The other
+convolution layers (dilated or grouped ``Conv2D``, ``DepthwiseConv2D``,
+``SeparableConv2D``, ``Conv2DTranspose``) run as they are.
+
 With ``convlearn.ops.set_kernels("reference")`` no pass runs: every layer
 runs on its own, with the loop kernels.
 """
