@@ -6,9 +6,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np
 import pytest
+from test_keras_format import MODELS, close, compile_args, inputs_of, targets_of
 
 import convlearn as cl
-from test_keras_format import MODELS, close, compile_args, inputs_of, targets_of
 
 keras = pytest.importorskip("keras", reason="Keras 3 is the oracle of these tests (pip install keras)")
 
