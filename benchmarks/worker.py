@@ -28,46 +28,62 @@ import time
 import numpy as np
 
 NUM_CLASSES = 10
-WORKLOADS = ("guide", "convnet", "residual")
-DATASETS = ("mnist", "fashion_mnist")  # modules of convlearn.datasets, all of MNIST's shapes
+WORKLOADS = ("guide", "convnet", "residual", "cifar")
+DATASETS = ("mnist", "fashion_mnist", "cifar10")  # modules of convlearn.datasets
 RESIDUAL_FILTERS = (32, 64)  # the residual workload's blocks, one per entry
 
 
 # ----------------------------------------------------------------------------- data
 
+# The arrays of each data set: (train images, test images) shapes; labels are (N,).
+SHAPES = {"mnist": ((60000, 28, 28), (10000, 28, 28)),
+          "fashion_mnist": ((60000, 28, 28), (10000, 28, 28)),
+          "cifar10": ((50000, 32, 32, 3), (10000, 32, 32, 3))}
+
+
+def random_source(dataset):
+    """The name under which :func:`export_data` makes random arrays of ``dataset``'s shapes."""
+    return "random" if SHAPES[dataset] == SHAPES["mnist"] else f"random_{dataset}"
+
+
 def export_data(out_path, source):
-    """Write MNIST-shaped uint8 arrays to ``out_path`` (an uncompressed ``.npz``).
+    """Write a data set's uint8 arrays to ``out_path`` (an uncompressed ``.npz``).
 
     Parameters
     ----------
     out_path : str
         Destination file; written atomically (temporary file, then ``os.replace``).
-    source : {"mnist", "fashion_mnist", "random"}
+    source : {"mnist", "fashion_mnist", "cifar10", "random", "random_cifar10"}
         A name in :data:`DATASETS` takes the arrays from that module's ``load_data()``
-        in ``convlearn.datasets``; ``"random"`` makes seeded random images and labels
-        of the same shapes.
+        in ``convlearn.datasets`` (CIFAR-10's labels, (N, 1) there, are flattened);
+        ``"random"`` makes seeded random images and labels of MNIST's shapes,
+        ``"random_cifar10"`` of CIFAR-10's.
 
     Raises
     ------
     ValueError
         If the loader returns arrays of unexpected shape or dtype.
     """
+    dataset = source[len("random_"):] if source.startswith("random_") else source
+    dataset = "mnist" if dataset == "random" else dataset
+    train_shape, test_shape = SHAPES[dataset]
     if source in DATASETS:
         from convlearn import datasets
 
         (x_train, y_train), (x_test, y_test) = getattr(datasets, source).load_data()
+        y_train, y_test = np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1)
     else:
         rng = np.random.default_rng(0)
-        x_train = rng.integers(0, 256, size=(60000, 28, 28), dtype=np.uint8)
-        y_train = rng.integers(0, NUM_CLASSES, size=60000, dtype=np.uint8)
-        x_test = rng.integers(0, 256, size=(10000, 28, 28), dtype=np.uint8)
-        y_test = rng.integers(0, NUM_CLASSES, size=10000, dtype=np.uint8)
+        x_train = rng.integers(0, 256, size=train_shape, dtype=np.uint8)
+        y_train = rng.integers(0, NUM_CLASSES, size=train_shape[0], dtype=np.uint8)
+        x_test = rng.integers(0, 256, size=test_shape, dtype=np.uint8)
+        y_test = rng.integers(0, NUM_CLASSES, size=test_shape[0], dtype=np.uint8)
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    expected = {"x_train": (60000, 28, 28), "y_train": (60000,),
-                "x_test": (10000, 28, 28), "y_test": (10000,)}
+    expected = {"x_train": train_shape, "y_train": train_shape[:1],
+                "x_test": test_shape, "y_test": test_shape[:1]}
     for name, shape in expected.items():
         array = np.asarray(arrays[name])
-        if array.shape != shape or array.dtype != np.uint8:
+        if array.shape != shape or array.dtype.kind not in "ui" or (name[0] == "x" and array.dtype != np.uint8):
             raise ValueError(
                 f"the benchmark expects {name} of shape {shape} and dtype uint8; the "
                 f"{source} source gave shape {array.shape} and dtype {array.dtype}. "
@@ -91,19 +107,22 @@ def load_data(path, train_samples, test_samples):
 
     Returns
     -------
-    x_train : ndarray, shape (train_samples, 28, 28, 1), float32
+    x_train : ndarray, shape (train_samples, H, W, C), float32
+        (28, 28, 1) for MNIST's shapes (a channel axis is added), (32, 32, 3) for CIFAR-10's.
     y_train : ndarray, shape (train_samples,), int64
-    x_test : ndarray, shape (test_samples, 28, 28, 1), float32
+    x_test : ndarray, shape (test_samples, H, W, C), float32
     """
     with np.load(path, allow_pickle=False) as data:
         x_train = data["x_train"][:train_samples]
         y_train = data["y_train"][:train_samples].astype(np.int64)
         x_test = data["x_test"][:test_samples]
     # Scaled in place, so that no float64 copy inflates every framework's peak memory.
-    x_train = x_train.astype(np.float32)[..., None]  # (N, 28, 28, 1)
+    x_train = x_train.astype(np.float32)
     x_train /= 255
-    x_test = x_test.astype(np.float32)[..., None]  # (N_test, 28, 28, 1)
+    x_test = x_test.astype(np.float32)
     x_test /= 255
+    if x_train.ndim == 3:  # grey images: a channel axis
+        x_train, x_test = x_train[..., None], x_test[..., None]  # (N, 28, 28, 1)
     return x_train, y_train, x_test
 
 
@@ -162,6 +181,20 @@ def keras_like_model(keras, layers, workload):
         return model, "sparse_categorical_crossentropy", 32
     if workload == "residual":
         return keras_like_residual(keras, layers), "sparse_categorical_crossentropy", 64
+    if workload == "cifar":
+        # TensorFlow's "Convolutional Neural Network (CNN)" tutorial on CIFAR-10, as written there
+        model = keras.Sequential([
+            keras.Input(shape=(32, 32, 3)),
+            layers.Conv2D(32, (3, 3), activation="relu"),  # (N, 30, 30, 32)
+            layers.MaxPooling2D((2, 2)),  # (N, 15, 15, 32)
+            layers.Conv2D(64, (3, 3), activation="relu"),  # (N, 13, 13, 64)
+            layers.MaxPooling2D((2, 2)),  # (N, 6, 6, 64)
+            layers.Conv2D(64, (3, 3), activation="relu"),  # (N, 4, 4, 64)
+            layers.Flatten(),  # (N, 1024)
+            layers.Dense(64, activation="relu"),  # (N, 64)
+            layers.Dense(NUM_CLASSES),  # (N, 10) logits
+        ])
+        return model, keras.losses.SparseCategoricalCrossentropy(from_logits=True), 32
     model = keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         layers.Conv2D(32, (3, 3), activation="relu"),  # (N, 26, 26, 32)
@@ -314,6 +347,18 @@ def torch_model(nn, workload):
         return net, 32, False
     if workload == "residual":
         return torch_residual(nn), 64, False
+    if workload == "cifar":
+        net = nn.Sequential(
+            nn.Conv2d(3, 32, 3), nn.ReLU(),  # (N, 32, 30, 30)
+            nn.MaxPool2d(2),  # (N, 32, 15, 15)
+            nn.Conv2d(32, 64, 3), nn.ReLU(),  # (N, 64, 13, 13)
+            nn.MaxPool2d(2),  # (N, 64, 6, 6)
+            nn.Conv2d(64, 64, 3), nn.ReLU(),  # (N, 64, 4, 4)
+            nn.Flatten(),  # (N, 1024)
+            nn.Linear(64 * 4 * 4, 64), nn.ReLU(),  # (N, 64)
+            nn.Linear(64, NUM_CLASSES),  # (N, 10) logits
+        )
+        return net, 32, False
     net = nn.Sequential(
         nn.Conv2d(1, 32, 3), nn.ReLU(),  # (N, 32, 26, 26)
         nn.MaxPool2d(2),  # (N, 32, 13, 13)
@@ -478,7 +523,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write a data set's arrays to an .npz cache")
     export.add_argument("--out", required=True)
-    export.add_argument("--source", choices=[*DATASETS, "random"], default="mnist")
+    export.add_argument("--source", choices=[*DATASETS, "random", "random_cifar10"], default="mnist")
     measure = sub.add_parser("measure", help="time one framework on one workload")
     measure.add_argument("--framework", choices=sorted(MEASURE), required=True)
     measure.add_argument("--workload", choices=WORKLOADS, required=True)
