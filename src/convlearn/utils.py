@@ -84,8 +84,23 @@ def img_to_array(img, dtype="float32"):
     return _img_to_array(img, dtype=dtype)
 
 
-from .data.image_folder import image_dataset_from_directory
-from .datasets.download import get_file
+def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None, cache_subdir="datasets",
+             hash_algorithm="auto", extract=False, archive_format="auto", cache_dir=None, force_download=False,
+             verbose=1):
+    """Download a file unless it is already in the cache, like ``keras.utils.get_file``.
+
+    See :func:`convlearn.datasets.download.get_file` (loaded on first use, as the data sets
+    are, so that ``import convlearn`` stays quick).
+    """
+    from .datasets.download import get_file as _get_file
+
+    return _get_file(fname, origin, untar=untar, md5_hash=md5_hash, file_hash=file_hash,
+                     cache_subdir=cache_subdir, hash_algorithm=hash_algorithm, extract=extract,
+                     archive_format=archive_format, cache_dir=cache_dir, force_download=force_download,
+                     verbose=verbose)
+
+
+from .data.image_folder import image_dataset_from_directory  # noqa: E402
 from .models.data import PyDataset  # noqa: E402  (Keras keeps it in keras.utils)
 from .plot_model import plot_model  # drawn without Graphviz: SVG directly, PNG with matplotlib
 
