@@ -20,7 +20,7 @@ DOCS = ROOT / "docs"
 TOOLS = ROOT / "tools"
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[^\n]*\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                    re.M | re.S)
+                    re.MULTILINE | re.DOTALL)
 _SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b(?P<reason>[^>]*)-->\s*$")
 _IMAGE = re.compile(r"!\[[^\]]*\]\((?P<path>[^)\s]+)")
 
@@ -46,7 +46,7 @@ def python_blocks(text):
         body = match.group("body")
         indent = match.group("indent")
         if indent:
-            body = "\n".join(row[len(indent):] if row.startswith(indent) else row for row in body.splitlines())
+            body = "\n".join(row.removeprefix(indent) for row in body.splitlines())
         blocks.append((line, body, None if skip is None else skip.group("reason").strip()))
     return blocks
 
@@ -130,7 +130,7 @@ def test_every_figure_exists_and_its_page_names_the_command_that_draws_it(page):
 def test_the_figure_script_draws_a_figure(tmp_path):
     pytest.importorskip("matplotlib")
     result = subprocess.run([sys.executable, str(TOOLS / "docs_figures.py"), "--only", "pool_max", "--out",
-                             str(tmp_path)], capture_output=True, text=True, timeout=300)
+                             str(tmp_path)], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pool_max_en.png", "pool_max_zh.png"]
     assert (tmp_path / "pool_max_zh.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -154,13 +154,13 @@ def test_every_page_has_a_chinese_twin_with_the_same_examples(page):
 
 
 _STRIP = [
-    re.compile(r"```.*?```", re.S),  # code blocks
+    re.compile(r"```.*?```", re.DOTALL),  # code blocks
     re.compile(r"`[^`\n]*`"),  # inline code
-    re.compile(r"<!--.*?-->", re.S),  # comments and markers
+    re.compile(r"<!--.*?-->", re.DOTALL),  # comments and markers
     re.compile(r"\]\([^)]*\)"),  # link targets
     re.compile(r"https?://\S+"),
-    re.compile(r"^:::.*$", re.M),  # mkdocstrings directives
-    re.compile(r"^\s{4}\S.*$", re.M),  # their options
+    re.compile(r"^:::.*$", re.MULTILINE),  # mkdocstrings directives
+    re.compile(r"^\s{4}\S.*$", re.MULTILINE),  # their options
     re.compile(r"\$[^$\n]+\$"),  # formulas
     re.compile(r"\{[#.][^}]*\}"),  # attribute lists
 ]
@@ -199,7 +199,7 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
         pytest.importorskip(module, reason='the docs tools: pip install -e ".[docs]"')
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+                            check=False, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     site = tmp_path / "site"
     layers = (site / "reference" / "layers" / "index.html").read_text(encoding="utf-8")
