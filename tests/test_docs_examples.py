@@ -206,4 +206,7 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
     assert "convlearn.layers.Conv2D" in layers and "keras.layers.Conv2D" in layers
     support = (site / "zh" / "reference" / "keras-api" / "index.html").read_text(encoding="utf-8")
     assert "keras.layers.Conv3D" in support and "不支持" in support
-    assert (site / "zh" / "learn" / "convolution" / "index.html").is_file()
+    pooling = (site / "zh" / "learn" / "pooling" / "index.html").read_text(encoding="utf-8")
+    paragraphs = re.findall(r"<p>(.*?)</p>", pooling, re.DOTALL)
+    assert paragraphs and not any(re.search("[\u4e00-\u9fff]\\s+[\u4e00-\u9fff]", p) for p in paragraphs), \
+        "a line break inside a Chinese paragraph shows as a space"

@@ -10,7 +10,8 @@ Two markers in a page's Markdown are replaced before the page is converted:
     For every Keras 3 public name in ``tools/keras3_api.txt``, whether convlearn has it, with a
     link to its reference section.
 
-Both are computed by importing convlearn, so a layer added to the code appears in the reference
+On Chinese pages, a line break between two Chinese characters is removed (Markdown would show it as
+a space).  Both generated parts are computed by importing convlearn, so a layer added to the code appears in the reference
 and in the support table at the next build, with nothing to edit by hand.  The hooks are named in
 ``mkdocs.yml``; ``python -m mkdocs build --strict`` runs them.
 """
@@ -65,6 +66,23 @@ TEXT = {
         "none": "无",
     },
 }
+
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+# A line break between two Chinese characters: Markdown would show it as a space, Chinese has none.
+_CJK_BREAK = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+_FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def join_cjk_lines(markdown):
+    """Join the lines of a paragraph that break between two Chinese characters (code blocks untouched)."""
+    out, last = [], 0
+    for block in _FENCED.finditer(markdown):
+        out.append(_CJK_BREAK.sub("", markdown[last:block.start()]))
+        out.append(block.group())
+        last = block.end()
+    out.append(_CJK_BREAK.sub("", markdown[last:]))
+    return "".join(out)
+
 
 _MARKER = re.compile(r"<!--\s*convlearn:(reference|keras-support)\s*([\w.]*)\s*-->")
 
@@ -245,4 +263,5 @@ def on_page_markdown(markdown, page, config, files):
             return reference_markdown(argument, lang)
         return keras_support_markdown(lang)
 
-    return _MARKER.sub(replace, markdown)
+    markdown = _MARKER.sub(replace, markdown)
+    return join_cjk_lines(markdown) if lang == "zh" else markdown
