@@ -87,7 +87,9 @@ CASES = [
     ("err_names", lambda d: explain_softmax("1,2", names=["a"]), r"2 class names are needed, one per unit; got 1", "需要 2 个类别名称"),
     ("err_guide_gray", lambda d: explain_guide(pixels=DEFAULT_RGB_PIXELS), r"convolves a grayscale image", "灰度图像"),
 ]
-CLI_ONLY = {"err_lang", "err_steps", "err_figures_dir"}  # tested in test_explain_cli.py
+CLI_ONLY = {"err_lang", "err_steps", "err_figures_dir",  # tested in test_explain_cli.py
+            # explain backward --model/--image, tested in test_explain_backward.py
+            "err_back_image_without_model", "err_back_model_without_image", "err_back_picture_shape"}
 # the errors of explain_cell and explain_backward, tested in test_explain_backward.py
 NETWORK = {"err_net_one_input", "err_net_input_shape", "err_net_position", "err_net_step", "err_net_classifier",
            "err_back_target", "err_back_no_image"}
