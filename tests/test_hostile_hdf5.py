@@ -110,7 +110,8 @@ def test_a_class_the_file_names_is_never_imported(good, tmp_path):
     members = dict(good[1])
     members["config.json"] = members["config.json"].replace(b'"class_name": "Dense"', b'"class_name": "Popen"') \
         .replace(b'"module": "keras.layers", "class_name": "Popen"', b'"module": "subprocess", "class_name": "Popen"')
-    with pytest.raises(ValueError, match=r"The Keras layer 'Popen' .* is not one convlearn has"):
+    with pytest.raises(ValueError, match=r"Unknown layer class 'Popen' .*module 'subprocess'.*never imports what a "
+                                         r"file names.*custom_objects=\{'Popen': Popen\}"):
         cl.models.load_model(write_zip(tmp_path / "bad.keras", members))
 
 

@@ -33,10 +33,16 @@ def test_h5_both_ways(name, data, tmp_path):
     theirs.save(tmp_path / "theirs.h5")
     back = cl.models.load_model(tmp_path / "theirs.h5")
     assert close(back.predict(x, verbose=0), theirs.predict(x, verbose=0))
-    assert back.optimizer.iterations == ours.optimizer.iterations == 2
-    before = float(back.evaluate(x, y, verbose=0, return_dict=True)["loss"])
-    back.fit(x, y, epochs=5, batch_size=16, verbose=0)
-    assert float(back.evaluate(x, y, verbose=0, return_dict=True)["loss"]) < before
+    assert back.optimizer.iterations == ours.optimizer.iterations == 2   # (Keras keeps no slots in its .h5)
+    # training continues: full-batch steps without shuffling (nothing random) lower the training loss
+    losses = back.fit(x, y, epochs=5, batch_size=16, shuffle=False, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+    # convlearn's own .h5 keeps Adam's whole state: one full-batch step on both models gives the same
+    # weights only if the step count and every slot came back in its place
+    mine = cl.models.load_model(tmp_path / "ours.h5")
+    ours.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    mine.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    assert close(mine.predict(x, verbose=0), ours.predict(x, verbose=0), tol=1e-6)
 
 
 def test_h5_weights_of_another_model_are_refused(data, tmp_path):

@@ -71,7 +71,8 @@ def _is_model(layer):
     return isinstance(layer, Model)
 
 
-def _kind(layer):
+def model_kind(layer):
+    """``"Sequential"``, ``"Functional"``, ``"Model"`` (subclassed) or ``"Layer"``."""
     from ..models import Sequential
     from ..models.functional import Functional
 
@@ -88,55 +89,121 @@ def _kind(layer):
 # The model's weights, in Keras's layout
 # ---------------------------------------------------------------------------
 
-def children(model):
-    """``[(group name, layer)]`` of a model's layers as Keras names their groups (``conv2d``, ``conv2d_1``)."""
-    used, out = {}, []
-    for layer in model.layers:
-        base = snake_case(type(layer).__name__)
+def unique_names(items, used=None):
+    """``[(name, item)]``: each layer named by its snake_case class name, the second ``conv2d_1`` and so on,
+    as Keras names the groups of a list of layers; a nested list or dict is a ``container``."""
+    used, out = {} if used is None else used, []
+    for item in items:
+        base = snake_case(type(item).__name__) if isinstance(item, Layer) else "container"
         if base in used:
             used[base] += 1
-            out.append((f"{base}_{used[base]}", layer))
+            out.append((f"{base}_{used[base]}", item))
         else:
             used[base] = 0
-            out.append((base, layer))
+            out.append((base, item))
     return out
+
+
+def children(model):
+    """``[(group name, layer)]`` of a model's layers as Keras names their groups (``conv2d``, ``conv2d_1``)."""
+    return unique_names(model.layers)
+
+
+def _holds_layers(value, depth=0):
+    if isinstance(value, Layer):
+        return True
+    if depth < 8 and isinstance(value, (list, tuple)):
+        return any(_holds_layers(v, depth + 1) for v in value)
+    if depth < 8 and isinstance(value, dict):
+        return any(_holds_layers(v, depth + 1) for v in value.values())
+    return False
+
+
+#: Attributes of convlearn's own layers and models that hold layers for the engine, not as parts.
+_ENGINE_ATTRIBUTES = ("_inbound_nodes", "_traces", "_layers", "_graph")
+
+
+def tracked_attributes(obj):
+    """``[(attribute, value)]``: what Keras's saving walks in a subclassed model or a composed layer.
+
+    Keras visits the attributes in sorted order, private ones (``_x``) last, and
+    a subclassed model also has its ``layers`` list, which takes the layers
+    that no attribute sorted before ``layers`` reached.
+    """
+    found = {key: value for key, value in vars(obj).items()
+             if key not in _ENGINE_ATTRIBUTES and not key.startswith("__") and _holds_layers(value)}
+    if model_kind(obj) == "Model":
+        found["layers"] = obj.layers
+    return sorted(found.items(), key=lambda item: f"~{item[0]}" if item[0].startswith("_") else item[0])
 
 
 def weight_layout(model):
     """``[(group path, layer, arrays)]``: where each layer's weights go (``layers/dense_1``), in Keras's order.
 
-    Raises
-    ------
-    ValueError
-        For a subclassed model or a layer composed of other layers (Keras stores them by attribute name).
+    Sequential and functional models keep their layers under ``layers/``; a
+    subclassed model and a layer composed of other layers keep them where
+    Keras's object tracking puts them: at the attribute's name (``stem``), a
+    list's or dict's layers under it by class name (``blocks/residual_block_1``),
+    each layer at the first place the walk reaches it.
     """
-    out = []
+    out, visited = [], set()
 
     def visit(layer, path):
-        kind = _kind(layer)
-        if kind == "Model":
-            raise ValueError(
-                f"Model '{layer.name}' is a subclassed model ({type(layer).__name__}); convlearn writes Keras's "
-                "format for Sequential and functional models. Build it with keras.Model(inputs, outputs), or save "
-                "only its weights with model.save_weights('model.weights.npz')."
-            )
-        out.append((path, layer, [] if kind != "Layer" else keras_layers.keras_weights(layer)))
-        if kind != "Layer":
-            for name, child in children(layer):
-                visit(child, f"{path}/layers/{name}" if path else f"layers/{name}")
-        elif not isinstance(layer, InputLayer) and layer._sublayers():
-            raise ValueError(f"Layer '{layer.name}' ({type(layer).__name__}) is made of other layers; convlearn "
-                             "writes Keras's format for layers with their own forward and backward.")
+        if id(layer) in visited:
+            return
+        visited.add(id(layer))
+        kind = model_kind(layer)
+        out.append((path, layer, [] if kind in ("Sequential", "Functional") else keras_layers.keras_weights(layer)))
+        if kind in ("Sequential", "Functional"):
+            walk("layers", layer.layers, path)
+        elif not isinstance(layer, InputLayer):
+            for attribute, value in tracked_attributes(layer):
+                walk(attribute, value, path)
+
+    def walk(name, value, path, seen_containers=None):
+        here = f"{path}/{name}" if path else name
+        if isinstance(value, Layer):
+            visit(value, here)
+            return
+        seen_containers = set() if seen_containers is None else seen_containers
+        if id(value) in seen_containers:
+            return
+        seen_containers.add(id(value))
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        items = [v for v in items if isinstance(v, (Layer, list, tuple, dict))]
+        for child_name, child in unique_names(items):
+            if isinstance(child, Layer):
+                visit(child, f"{here}/{child_name}")
+            else:
+                walk(child_name, child, here, seen_containers)
 
     visit(model, "")
     return out
 
 
-def keras_trainable_order(model, layout=None):
+def keras_variable_order(layer):
+    """Every weight of ``layer`` in the order of Keras's ``layer.variables``: its own, then each tracked
+    layer's in the order the layers were set (the order of the optimizer's slots)."""
+    out, seen = [], set()
+
+    def visit(item):
+        if id(item) in seen:
+            return
+        seen.add(id(item))
+        kind = model_kind(item)
+        if kind not in ("Sequential", "Functional"):
+            out.extend(keras_layers.keras_weights(item))
+        for child in item.layers if kind != "Layer" else item._sublayers():
+            visit(child)
+
+    visit(layer)
+    return out
+
+
+def keras_trainable_order(model):
     """The model's trainable weights (those its optimizer updates) in Keras's order."""
     trainable = {id(w) for w in model.compiled_trainable_weights}
-    layout = weight_layout(model) if layout is None else layout
-    return [w for _, _, arrays in layout for w in arrays if id(w) in trainable]
+    return [w for w in keras_variable_order(model) if id(w) in trainable]
 
 
 def optimizer_arrays(optimizer, params_keras, params_convlearn):
@@ -168,7 +235,7 @@ def write_weights_h5(model, include_optimizer=True):
             params = model.compiled_trainable_weights
             group = f.create_group("optimizer/vars")
             group.attrs["name"] = model.optimizer.name
-            for i, a in enumerate(optimizer_arrays(model.optimizer, keras_trainable_order(model, layout), params)):
+            for i, a in enumerate(optimizer_arrays(model.optimizer, keras_trainable_order(model), params)):
                 group.create_dataset(str(i), data=a)
     return buf.getvalue()
 
@@ -186,7 +253,7 @@ def _build_config(layer):
 
 def layer_entry(layer):
     """``serialize_keras_object(layer)`` for a convlearn layer or model."""
-    kind = _kind(layer)
+    kind = model_kind(layer)
     if isinstance(layer, InputLayer):
         return {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
                 "config": {"batch_shape": [None, *layer.shape], "dtype": layer.dtype, "sparse": False,
@@ -217,17 +284,59 @@ def layer_entry(layer):
         entry = {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
                  "registered_name": "Functional"}
     elif kind == "Model":
-        weight_layout(layer)               # raises the message for subclassed models
+        entry = _custom_entry(layer, subclassed_model_config(layer))
     else:
         cls = type(layer)
-        own = LAYERS.get_class(cls.__name__) is cls
-        entry = {"module": "keras.layers" if own else cls.__module__, "class_name": cls.__name__,
-                 "config": keras_layers.to_keras_config(layer),
-                 "registered_name": None if own else f"{cls.__module__}>{cls.__name__}"}
+        if LAYERS.get_class(cls.__name__) is cls:
+            entry = {"module": "keras.layers", "class_name": cls.__name__,
+                     "config": keras_layers.to_keras_config(layer), "registered_name": None}
+        else:
+            entry = _custom_entry(layer, keras_layers.to_keras_config(layer))
     build = _build_config(layer)
     if build is not None:
         entry["build_config"] = build
     return entry
+
+
+def _custom_entry(layer, config):
+    """A class of the user's own as Keras serialises an unregistered class: its module, its name (also as
+    ``registered_name``, the key Keras looks up in ``custom_objects``) and its ``get_config()``."""
+    cls = type(layer)
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{cls.__name__} '{layer.name}': its get_config() must return plain JSON values (numbers, strings, "
+            f"lists, dicts) for the .keras format; got {str(config)[:120]} ({exc}). Return the constructor "
+            "arguments from get_config(), or save only the weights with model.save_weights('model.weights.h5')."
+        ) from None
+    return {"module": None if cls.__module__ == "__main__" else cls.__module__, "class_name": cls.__name__,
+            "config": config, "registered_name": cls.__name__}
+
+
+def subclassed_model_config(model):
+    """The ``config`` of a subclassed model: its ``get_config()``, which must give back its constructor's
+    arguments (a class that overrides it, or one made with keyword arguments only, as Keras asks).
+
+    Raises
+    ------
+    ValueError
+        If convlearn cannot know the constructor's arguments.
+    """
+    from ..models import Model
+
+    cls = type(model)
+    if cls.get_config is Model.get_config and model._init_arguments is None:
+        raise ValueError(
+            f"Model '{model.name}' ({cls.__name__}) is a subclassed model made with positional (or not "
+            f"JSON-serialisable) constructor arguments, so its config cannot be saved. Pass its arguments by "
+            f"keyword ({cls.__name__}(classes=3)), or define get_config() returning them, as Keras asks; or save "
+            "only its weights with model.save_weights('model.weights.h5')."
+        )
+    config = dict(model.get_config())
+    if isinstance(config.get("dtype"), dict):
+        config["dtype"] = keras_layers.dtype_name(config["dtype"], f"Model '{model.name}'")
+    return config
 
 
 def _keras_optimizer(optimizer):
@@ -339,16 +448,30 @@ def convlearn_entry(entry, custom_objects, where="the model config"):
                 "config": {"name": config.get("name"), "trainable": config.get("trainable", True), "layers": layers,
                            "input_layers": config["input_layers"], "output_layers": outputs,
                            "single_output": single}}
-    cls = _custom_class(entry, custom_objects) or LAYERS.get_class(class_name)
+    custom = _custom_class(entry, custom_objects)
+    if custom is not None:
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras_layers.dtype_name(config["dtype"], f"{class_name} '{config.get('name')}'")
+        out = {**out, "class_name": class_name, "config": config}
+        if isinstance(entry.get("build_config"), dict):
+            out["build_config"] = entry["build_config"]
+        return out
+    cls = LAYERS.get_class(class_name)
     if cls is None or cls is Layer or _is_model_class(cls) and cls.__name__ not in ("Sequential", "Functional"):
-        valid = [n for n in LAYERS.class_names() if n not in ("Layer", "Model", "Functional")]
+        module = entry.get("module")
+        if isinstance(module, str) and module.split(".")[0] == "keras" or cls is not None:
+            valid = [n for n in LAYERS.class_names() if n not in ("Layer", "Model", "Functional")]
+            raise ValueError(
+                f"The Keras layer {class_name!r} (in {where}) is not one convlearn has, so this model cannot be "
+                f"loaded. convlearn's layers: {', '.join(valid)}. For a class of your own, pass "
+                f"custom_objects={{{class_name!r}: YourClass}}."
+            )
         raise ValueError(
-            f"The Keras layer {class_name!r} (in {where}) is not one convlearn has, so this model cannot be "
-            f"loaded. convlearn's layers: {', '.join(valid)}. For a class of your own, pass "
-            f"custom_objects={{{class_name!r}: YourClass}}."
+            f"Unknown layer class {class_name!r} in {where} (module {module!r}): it is a class of your own, not "
+            f"one of convlearn's or Keras's, and convlearn never imports what a file names. Pass the class: "
+            f"load_model(..., custom_objects={{{class_name!r}: {class_name}}})."
         )
-    if cls in custom_objects.values():
-        return {**out, "class_name": class_name, "config": dict(config)}
     return {**out, "class_name": cls.__name__, "config": keras_layers.from_keras_config(cls, class_name, config)}
 
 
@@ -440,7 +563,10 @@ def rebuild(entry, custom_objects, max_weights, label):
 
     try:
         with weight_budget(max_weights, label):
-            model = layer_from_config(convlearn_entry(entry, custom_objects), custom_objects)
+            item = convlearn_entry(entry, custom_objects)
+            model = layer_from_config(item, custom_objects)
+            if _is_model(model) and not model.built and item.get("build_config"):
+                model.build_for(_free_batch(item["build_config"].get("input_shape")))
     except FileError:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError) as exc:
@@ -450,6 +576,15 @@ def rebuild(entry, custom_objects, max_weights, label):
     if not model.built:
         raise ValueError(f"{label}: the saved model has no input shape, so it cannot be rebuilt.")
     return model
+
+
+def _free_batch(shape):
+    """A ``build_config`` input shape with a free batch axis (Keras records the first batch's size)."""
+    if isinstance(shape, list) and shape and all(isinstance(s, list) for s in shape):
+        return [_free_batch(s) for s in shape]
+    if not isinstance(shape, list) or not shape:
+        raise ValueError(f"the build_config's input_shape must be a list like [None, 28, 28, 1]; got {shape!r:.80}")
+    return (None, *shape[1:])
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ _BACKEND = "numpy"
 
 def _legacy_order(layer):
     """A layer's (or nested model's) weights as the legacy format lists them: trainable, then the others."""
-    arrays = [w for _, _, ws in keras_format.weight_layout(layer) for w in ws]
+    arrays = keras_format.keras_variable_order(layer)
     trainable = {id(w) for w in layer.trainable_weights}
     return [w for w in arrays if id(w) in trainable] + [w for w in arrays if id(w) not in trainable]
 
@@ -71,6 +71,12 @@ def save_model(model, include_optimizer=True):
     h5py = h5py_module()
     from .. import __version__
 
+    if keras_format.model_kind(model) == "Model":
+        raise ValueError(
+            f"Model '{model.name}' is a subclassed model ({type(model).__name__}); the legacy .h5 format holds "
+            "Sequential and functional models only, as in Keras. Save it as model.save('model.keras'), or save "
+            "only its weights with model.save_weights('model.weights.h5')."
+        )
     entry = keras_format.layer_entry(model)
     model_config = {"class_name": entry["class_name"], "config": _legacy_entry(entry["config"])}
     buf = io.BytesIO()
