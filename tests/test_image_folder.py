@@ -177,3 +177,38 @@ def test_missing_or_empty_folder(tmp_path):
     (tmp_path / "only_text" / "a.txt").write_text("x")
     with pytest.raises(ValueError, match=r"no images in .*Allowed formats: .bmp, .gif, .jpeg, .jpg, .png"):
         image_dataset_from_directory(tmp_path, verbose=False)
+
+
+
+def test_background_decoding_keeps_order_stops_early_and_names_a_late_bad_file(tmp_path):
+    """Batches decoded ahead in threads come out in the seeded order, equal to decoding each file alone."""
+    rng = np.random.default_rng(3)
+    (tmp_path / "c").mkdir()
+    for k in range(200):
+        Image.fromarray(rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)).save(tmp_path / "c" / f"{k:03d}.png")
+    ds = image_dataset_from_directory(tmp_path, image_size=(5, 7), batch_size=8, seed=4, verbose=False)
+    batches = list(ds)
+    assert len(batches) == len(ds) == 25
+    images = np.concatenate([x for x, _ in batches])                     # (200, 5, 7, 3)
+    assert images.dtype == np.float32
+    by_name = {os.path.basename(f): np.asarray(Image.open(f), dtype=np.float32) for f in ds.file_paths}
+    names = sorted(by_name)
+    order = [next(n for n in names if np.array_equal(by_name[n], img)) for img in images]
+    assert sorted(order) == names and order != names                     # every file once, shuffled
+    assert len(ds.take(2)) == 2 and [len(x) for x, _ in ds.take(2)] == [8, 8]
+    for _ in range(3):                                                   # stopping early, then reading again
+        assert next(iter(ds))[0].shape == (8, 5, 7, 3)
+
+    one_by_one = list(image_dataset_from_directory(tmp_path, image_size=(5, 7), batch_size=None, shuffle=False,
+                                                   verbose=False))
+    assert len(one_by_one) == 200 and one_by_one[0][1].dtype == np.int32
+    for k in (0, 37, 199):
+        np.testing.assert_array_equal(one_by_one[k][0], by_name[names[k]])
+
+    (tmp_path / "c" / "199.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")  # the last file, read last
+    seen = []
+    with pytest.raises(ValueError, match=r"cannot use .*199\.png"):
+        for x, _ in image_dataset_from_directory(tmp_path, image_size=(5, 7), batch_size=8, shuffle=False,
+                                                 verbose=False):
+            seen.append(x)
+    assert len(seen) == 24                                               # every batch before the bad one

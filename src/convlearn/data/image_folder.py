@@ -5,15 +5,19 @@ defaults, the same file order (class folders in alphanumeric order, files found
 by walking each one, the list shuffled with NumPy's ``RandomState(seed)`` as
 Keras does, so the same seed splits the same files), the same split into
 training and validation. Images are decoded with Pillow (``pip install
-"convlearn[images]"``) while the dataset is read, one batch at a time; an
-image beyond convlearn's pixel limit, or a file that cannot be decoded, stops
-the reading with an error that names the file. Resizing is Pillow's, so pixel
+"convlearn[images]"``) while the dataset is read: a few background threads
+decode the next batches while the current one trains (Pillow lets go of
+Python's lock while it decodes and resizes), and the batches come out in
+order. An image beyond convlearn's pixel limit, or a file that cannot be
+decoded, stops the reading with an error that names the file. Resizing is Pillow's, so pixel
 values may differ from Keras's own resizing in the last digits.
 """
 
 from __future__ import annotations
 
+import collections
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,6 +31,9 @@ ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _INTERPOLATIONS = {"bilinear": "bilinear", "nearest": "nearest", "bicubic": "bicubic", "area": "box",
                    "lanczos3": "lanczos", "lanczos5": "lanczos"}
 _CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
+#: Batches decoded ahead of the one being used, and the threads decoding them.
+_BATCHES_AHEAD = 4
+_DECODE_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 class ImageFolderDataset(Dataset):
@@ -55,8 +62,8 @@ def _check(value, allowed, name):
 
 
 def _load(path, color_mode, image_size, interpolation, crop_to_aspect_ratio):
-    """One image as float32 (h, w, channels), or a ValueError naming the file."""
-    from ..datasets.images import img_to_array, load_img
+    """One image as uint8 (h, w, channels), or a ValueError naming the file."""
+    from ..datasets.images import load_img
 
     try:
         img = load_img(path, color_mode=color_mode, target_size=image_size, interpolation=interpolation,
@@ -64,7 +71,40 @@ def _load(path, color_mode, image_size, interpolation, crop_to_aspect_ratio):
     except (ValueError, OSError) as exc:
         raise ValueError(f"image_dataset_from_directory: cannot use {path}: {exc} Remove the file or replace "
                          "it with a readable image.") from None
-    return img_to_array(img)                                       # (h, w, channels) float32
+    pixels = np.asarray(img, dtype=np.uint8)                       # (h, w) or (h, w, channels)
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels      # (h, w, channels)
+
+
+def _chunks(iterable, size):
+    """Lists of ``size`` consecutive items (the last may be shorter)."""
+    chunk = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _decoded_in_order(chunks, decode):
+    """``decode(chunk)`` for every chunk, run in background threads a few chunks ahead, yielded in order.
+
+    An error raised while decoding a chunk is raised here when that chunk's turn comes. When the
+    reader stops early (``break``, ``take``), the chunks not yet started are dropped.
+    """
+    with ThreadPoolExecutor(_DECODE_THREADS, thread_name_prefix="convlearn-decode") as pool:
+        pending = collections.deque()
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(decode, chunk))
+                if len(pending) > _BATCHES_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def image_dataset_from_directory(directory, labels="inferred", label_mode="int", class_names=None,
@@ -215,22 +255,31 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
         if shuffle:
             source = source.shuffle(buffer, seed=seed)
 
-        def decoded():
-            for file, label in source:
-                image = _load(file, color_mode, image_size, interpolation, crop_to_aspect_ratio)
-                if label_mode is None:
-                    yield image
-                elif label_mode == "int":
-                    yield image, np.int32(label)
-                elif label_mode == "binary":
-                    yield image, np.array([label], dtype=np.float32)
-                else:
-                    one_hot = np.zeros(num_classes, dtype=np.float32)
-                    one_hot[label] = 1.0
-                    yield image, one_hot
-        images = Dataset(decoded, len(part_files))
+        def labels_of(chunk):
+            label = np.array([lab for _, lab in chunk], dtype=np.int32)              # (n,)
+            if label_mode == "int":
+                return label
+            if label_mode == "binary":
+                return label.astype(np.float32)[:, None]                            # (n, 1)
+            return np.eye(num_classes, dtype=np.float32)[label]                     # (n, classes)
+
+        def decode(chunk):
+            images = np.stack([_load(file, color_mode, image_size, interpolation, crop_to_aspect_ratio)
+                               for file, _ in chunk]).astype(np.float32)            # (n, h, w, channels)
+            return images if label_mode is None else (images, labels_of(chunk))
+
+        def batches():
+            yield from _decoded_in_order(_chunks(source, batch_size), decode)
+
+        def one_by_one():
+            for element in _decoded_in_order(_chunks(source, 32), decode):
+                for i in range(len(element[0] if isinstance(element, tuple) else element)):
+                    yield tuple(part[i] for part in element) if isinstance(element, tuple) else element[i]
+
         if batch_size is not None:
-            images = images.batch(batch_size)
+            images = Dataset(batches, -(-len(part_files) // batch_size))
+        else:
+            images = Dataset(one_by_one, len(part_files))
         return ImageFolderDataset(images._make, images.cardinality(), names, list(part_files))
 
     def split(which):
