@@ -253,6 +253,93 @@ def test_every_keras_built_layer_loads_here(tmp_path):
     assert close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
 
 
+AUGMENTATION = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+                "RandomBrightness")
+
+
+def new_layers_model(lib):
+    """The convolution variants, the resizing layers and the augmentation layers (identity at inference)."""
+    ly = L if lib is cl else kl
+    inputs = lib.Input((8, 8, 4))
+    x = ly.RandomFlip("horizontal_and_vertical", seed=1)(inputs)
+    x = ly.RandomRotation(0.2, fill_mode="nearest", seed=2)(x)
+    x = ly.RandomZoom((-0.2, 0.1), width_factor=0.3, seed=3)(x)
+    x = ly.RandomTranslation(0.1, (-0.2, 0.2), fill_mode="constant", seed=4)(x)
+    x = ly.RandomContrast(0.3, seed=5)(x)
+    x = ly.RandomBrightness(0.2, value_range=(0, 1), seed=6)(x)
+    x = ly.Conv2D(6, 3, dilation_rate=2, padding="same", activation="relu")(x)
+    x = ly.Conv2D(6, 3, groups=2, padding="same")(x)
+    x = ly.DepthwiseConv2D(3, depth_multiplier=2, padding="same", use_bias=False)(x)    # (8, 8, 12)
+    x = ly.SeparableConv2D(5, 3, depth_multiplier=2, padding="same")(x)                 # (8, 8, 5)
+    x = ly.Conv2DTranspose(3, 3, strides=2, padding="same")(x)                           # (16, 16, 3)
+    x = ly.Cropping2D(((1, 2), (0, 1)))(x)                                               # (13, 15, 3)
+    x = ly.ZeroPadding2D(((1, 0), (2, 1)))(x)                                            # (14, 18, 3)
+    x = ly.Resizing(7, 9)(x)                                                             # (7, 9, 3)
+    x = ly.CenterCrop(6, 8)(x)                                                           # (6, 8, 3)
+    x = ly.UpSampling2D((2, 1), interpolation="bilinear")(x)                             # (12, 8, 3)
+    x = ly.UpSampling2D((1, 2))(x)                                                       # (12, 16, 3)
+    x = ly.Resizing(6, 6, crop_to_aspect_ratio=True)(x)                                  # (6, 6, 3)
+    x = ly.Resizing(5, 4, interpolation="nearest", pad_to_aspect_ratio=True, fill_value=0.5)(x)  # (5, 4, 3)
+    x = ly.Conv2DTranspose(2, 3, strides=2, output_padding=1)(x)                         # (12, 10, 2)
+    return lib.Model(inputs, ly.Dense(3)(ly.Flatten()(x)))
+
+
+def plain(config):
+    """A config with tuples as lists, as it comes back from JSON."""
+    import json
+
+    return json.loads(json.dumps(config))
+
+
+def test_the_new_layers_open_in_keras_and_come_back(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.random((3, 8, 8, 4)).astype("float32")
+    ours = new_layers_model(cl)
+    for w in ours.weights:
+        w[...] = rng.uniform(-1, 1, w.shape)
+    ours.save(tmp_path / "new.keras")
+    theirs = keras.saving.load_model(tmp_path / "new.keras")
+    assert close(theirs.predict(x, verbose=0), ours.predict(x, verbose=0))
+    assert [type(layer).__name__ for layer in theirs.layers] == [type(layer).__name__ for layer in ours.layers]
+    theirs.save(tmp_path / "back.keras")
+    back = cl.models.load_model(tmp_path / "back.keras")
+    assert close(back.predict(x, verbose=0), ours.predict(x, verbose=0))
+    for a, b in zip(ours.layers, back.layers):                                  # every argument came back
+        assert plain(b.get_config()) == plain(a.get_config()), a.name
+    # the augmentation layers pass images through unchanged at inference (also after Keras's file)
+    for layer, out in back.layer_outputs(x):
+        if type(layer).__name__ in AUGMENTATION:
+            np.testing.assert_array_equal(out, x)
+
+
+def test_the_new_layers_built_in_keras_load_here_and_go_back(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 8, 8, 4)).astype("float32")
+    theirs = new_layers_model(keras)
+    theirs.set_weights([rng.uniform(-1, 1, w.shape).astype("float32") for w in theirs.get_weights()])
+    theirs.save(tmp_path / "k.keras")
+    ours = cl.models.load_model(tmp_path / "k.keras")
+    assert close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0))
+    ours.save(tmp_path / "ours.keras")
+    again = keras.saving.load_model(tmp_path / "ours.keras")
+    for a, b in zip(theirs.layers, again.layers):                              # Keras reads back its own config
+        assert plain(b.get_config()) == plain(a.get_config()), a.name
+    assert close(again.predict(x, verbose=0), theirs.predict(x, verbose=0))
+
+
+def test_random_crop_config_goes_both_ways(tmp_path):
+    # (predictions are not compared: at inference Keras 3.15 returns the images uncropped, against its own
+    # compute_output_shape; convlearn crops the centre, see RandomCrop's docstring)
+    ours = cl.Sequential([cl.Input((8, 8, 2)), L.RandomCrop(5, 6, seed=3, name="crop")])
+    ours.save(tmp_path / "crop.keras")
+    theirs = keras.saving.load_model(tmp_path / "crop.keras")
+    assert theirs.layers[0].get_config() | {"dtype": None} == kl.RandomCrop(5, 6, seed=3, name="crop").get_config() \
+        | {"dtype": None}
+    theirs.save(tmp_path / "back.keras")
+    back = cl.models.load_model(tmp_path / "back.keras")
+    assert back.layers[-1].get_config() == ours.layers[-1].get_config()
+
+
 def test_every_layer_with_weights_has_its_keras_order_in_the_table():
     import inspect
 

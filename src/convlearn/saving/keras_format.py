@@ -481,6 +481,29 @@ def _is_model_class(cls):
     return isinstance(cls, type) and issubclass(cls, Model)
 
 
+def without_call_training(entry, depth=0):
+    """The config with the ``training`` argument of every recorded layer call removed, for a file Keras wrote.
+
+    Keras records ``training=True`` for the calls of its augmentation layers
+    (their ``call`` defaults to it), and ``fit``, ``evaluate`` and ``predict``
+    override it with their own mode; convlearn's graph keeps a call's
+    ``training`` fixed, so it is dropped to behave as Keras does.
+    """
+    if depth > 64:
+        raise ValueError("the model config is nested too deeply")
+    if isinstance(entry, list):
+        return [without_call_training(v, depth + 1) for v in entry]
+    if not isinstance(entry, dict):
+        return entry
+    out = {k: without_call_training(v, depth + 1) for k, v in entry.items() if k != "inbound_nodes"}
+    if isinstance(entry.get("inbound_nodes"), list):
+        out["inbound_nodes"] = [
+            {**node, "kwargs": {k: v for k, v in node["kwargs"].items() if k != "training"}}
+            if isinstance(node, dict) and isinstance(node.get("kwargs"), dict) else node
+            for node in entry["inbound_nodes"]]
+    return out
+
+
 def _keras3_node(node):
     """A call of a functional config in Keras 3's form (``{"args": [...], "kwargs": {...}}``); Keras 2 wrote
     ``[[layer, node index, tensor index, kwargs], ...]``."""
@@ -698,6 +721,8 @@ def load_model(path, zf, label, compile, custom_objects, max_weights):
     config = _json(zf, CONFIG, _MAX_CONFIG_BYTES, label)
     if not isinstance(config, dict):
         raise FileError(f"{label} is corrupted: config.json is not an object.")
+    if not read_metadata(zf, label).get("convlearn_version"):
+        config = without_call_training(config)
     model = rebuild(config, custom_objects, max_weights, label)
     compile_cfg = config.get("compile_config") if compile else None
     if isinstance(compile_cfg, dict) and compile_cfg:
