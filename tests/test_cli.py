@@ -346,7 +346,8 @@ def test_evaluate_missing_and_broken_model_files(capsys, tmp_path):
                                   r"convlearn train --output .*nope\.keras")
     (tmp_path / "junk.keras").write_bytes(b"this is not a zip file")
     code, _, err = run(capsys, "evaluate", tmp_path / "junk.keras")
-    assert_usage_error(code, err, r"cannot load the model '.*junk\.keras': .*not a convlearn model file")
+    assert_usage_error(code, err, r"cannot load the model '.*junk\.keras': .*junk\.keras' is not a valid \.keras "
+                                  r"file \(not a zip archive\), or it is damaged or truncated\.")
     (tmp_path / "folder.keras").mkdir()
     code, _, err = run(capsys, "evaluate", tmp_path / "folder.keras")
     assert_usage_error(code, err, r"cannot load the model '.*folder\.keras': .* is a folder, not a model file")

@@ -7,6 +7,7 @@
     convlearn evaluate mnist_cnn.keras       # loss and accuracy on the test set
     convlearn predict mnist_cnn.keras digit.png
     convlearn export mnist_cnn.keras mnist_cnn.onnx   # for ONNX Runtime
+    convlearn convert model.h5 model.keras   # between Keras's file formats
     convlearn --help                         # every command; convlearn train --help for its options
 
 ``python -m convlearn ...`` does the same. Every command uses only convlearn's
@@ -42,7 +43,7 @@ MODELS = ("guide", "convnet", "best")  # the names in convlearn.zoo.RECIPES, kep
 DATASETS = ("mnist", "fashion_mnist")
 KERNELS = ("fast", "reference")
 IMAGE_SIDE = 28  # MNIST and Fashion-MNIST images are 28x28, one channel
-_COMMANDS = ("train", "evaluate", "predict", "export")
+_COMMANDS = ("train", "evaluate", "predict", "export", "convert")
 _EXPLAIN_MODULE = "convlearn.explain.cli"
 _APP_MODULE = "convlearn.app.cli"  # cheap to import: the web server packages load when the app runs
 _STEP_IMAGE_SIDE = 280  # --show-steps enlarges smaller step images to about this size
@@ -206,6 +207,25 @@ def _add_export_parser(subparsers):
     return p
 
 
+_CONVERT_SUFFIXES = (".keras", ".h5", ".hdf5", ".weights.h5")
+
+
+def _add_convert_parser(subparsers):
+    p = subparsers.add_parser(
+        "convert",
+        help="convert a model file between Keras's formats (.keras, legacy .h5, .weights.h5)",
+        description=(
+            "Load a model file (.keras of Keras 3 or convlearn, legacy .h5 of Keras 2 / tf.keras or Keras 3) "
+            "and write it as OUT: a .keras file, a legacy .h5 file, or only its weights (.weights.h5). The "
+            "architecture, the weights and the compile settings with the optimizer's state are kept. An "
+            "existing OUT is replaced."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="the model file to read (.keras, .h5)")
+    p.add_argument("output", metavar="OUT", help="the file to write: .keras, .h5 or .weights.h5")
+    return p
+
+
 def _first_command(argv):
     """The first argument that is not an option: the command, or None."""
     for arg in argv:
@@ -261,6 +281,7 @@ def build_parser(argv=()):
     _add_evaluate_parser(subparsers)
     _add_predict_parser(subparsers)
     _add_export_parser(subparsers)
+    _add_convert_parser(subparsers)
     command = _first_command(argv)
     if command not in _COMMANDS and _explain_available():
         try:
@@ -744,7 +765,32 @@ def _run_export(args):
     return EXIT_OK
 
 
-_RUNNERS = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict, "export": _run_export}
+def _run_convert(args):
+    from convlearn.saving import convert
+
+    if not args.output.endswith(_CONVERT_SUFFIXES):
+        raise CLIError(f"the output file must end in .keras, .h5 or .weights.h5; got {args.output!r}. For example: "
+                       f"{PROG} convert {args.model} model.keras")
+    if os.path.exists(args.output) and os.path.exists(args.model) and os.path.samefile(args.output, args.model):
+        raise CLIError(f"the output {args.output!r} is the model file itself; write to another file name.")
+    if args.output.endswith(".weights.h5"):
+        model = _load_model(args.model)
+        model.save_weights(args.output)
+        what = "its weights"
+    else:
+        if not os.path.lexists(args.model):
+            _load_model(args.model)        # the other commands' message for a missing file
+        try:
+            model = convert(args.model, args.output)
+        except (ValueError, OSError) as exc:
+            raise CLIError(f"cannot convert {args.model!r} to {args.output!r}: {_one_line(exc)}") from None
+        what = "the model" + (" (legacy HDF5 format)" if args.output.endswith((".h5", ".hdf5")) else "")
+    _say(f"Wrote {args.output}: {what}, {model.count_params():,} weights, from {args.model}.")
+    return EXIT_OK
+
+
+_RUNNERS = {"train": _run_train, "evaluate": _run_evaluate, "predict": _run_predict, "export": _run_export,
+            "convert": _run_convert}
 
 
 def main(argv=None):
