@@ -7,26 +7,13 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import numpy as np
 import pytest
+from test_cli import assert_usage_error, run
 
 import convlearn as cl
-from convlearn.cli import main
 
 keras = pytest.importorskip("keras", reason="Keras 3 writes and reads the files here (pip install keras)")
 if keras.backend.backend() != "torch":      # pragma: no cover - another test imported keras first
     pytest.skip("these tests run Keras on its PyTorch backend (KERAS_BACKEND=torch)", allow_module_level=True)
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_usage_error(code, err, pattern):
-    assert code == 2
-    assert err.startswith("convlearn: error: ") and err.count("\n") == 1, err
-    assert re.search(pattern, err), err
-    assert "Traceback" not in err
 
 
 def keras_cnn():
