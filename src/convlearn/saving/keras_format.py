@@ -60,7 +60,10 @@ OPTIMIZER_SLOTS = {
 #: Keras optimizer options convlearn does not implement, accepted at these values.
 _OPTIMIZER_IGNORED = {"use_ema": False, "ema_momentum": None, "ema_overwrite_frequency": None,
                       "loss_scale_factor": None, "gradient_accumulation_steps": None, "jit_compile": None,
-                      "is_legacy_optimizer": None, "decay": 0.0}
+                      "is_legacy_optimizer": False, "decay": 0.0}
+#: Keras optimizer options accepted at any value: how Keras compiles its step (Keras 2.11+ wrote
+#: jit_compile=True), and the EMA momentum, which matters only with use_ema (refused above unless False).
+_ANY_VALUE = ("jit_compile", "ema_momentum")
 #: Keras loss options convlearn's losses take at one value only.
 _LOSS_IGNORED = {"axis": -1, "ignore_class": None, "dtype": None}
 
@@ -550,7 +553,7 @@ def _from_keras_object(value, registry_get, kind, ignored, supported=None):
     for key, default in ignored.items():
         if key in config and (accepted is None or key not in accepted):
             v = config.pop(key)
-            if v is not None and v != default and not (key == "ema_momentum"):
+            if v is not None and v != default and key not in _ANY_VALUE:
                 raise ValueError(f"The {kind} {class_name!r}: the Keras option {key}={v!r} is not supported by "
                                  "convlearn. Load with compile=False and compile the model yourself.")
     return registry_get({"class_name": class_name, "config": config})
