@@ -141,7 +141,7 @@ def _write_keras2_h5(path, model_config, weights):
         group.attrs["keras_version"] = b"2.13.1"
         for layer, arrays in weights.items():
             g = group.create_group(layer)
-            names = [f"{layer}/{w}:0".encode("utf8") for w, _ in arrays]
+            names = [f"{layer}/{w}:0".encode() for w, _ in arrays]
             g.attrs["weight_names"] = np.array(names) if names else np.array([], dtype="S1")
             for (w, value), name in zip(arrays, names):
                 g.create_dataset(name.decode(), data=value)                 # at <layer>/<layer>/<weight>:0
