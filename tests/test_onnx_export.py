@@ -185,6 +185,24 @@ def test_convolution_and_resizing_layers(tmp_path, make, size):
     assert_matches(model, images((2,) + size + (3,)), tmp_path)
 
 
+@pytest.mark.parametrize("make, size", [
+    (lambda: layers.Resizing(5, 7), (9, 6)),                                      # down one axis, up the other
+    (lambda: layers.Resizing(12, 4, interpolation="nearest"), (7, 9)),
+    (lambda: layers.Resizing(5, 4, crop_to_aspect_ratio=True), (9, 11)),
+    (lambda: layers.Resizing(6, 4, pad_to_aspect_ratio=True, fill_value=0.5), (7, 9)),
+    (lambda: layers.Resizing(4, 6, interpolation="nearest", pad_to_aspect_ratio=True), (7, 5)),
+    (lambda: layers.Resizing(7, 9), (7, 9)),                                      # same size: kept as it is
+    (lambda: layers.CenterCrop(5, 4), (9, 8)),                                    # a plain crop
+    (lambda: layers.CenterCrop(6, 8), (4, 9)),                                    # smaller: aspect crop, resized
+    (lambda: layers.RandomCrop(5, 4, seed=1), (9, 8)),                            # inference: centre, resized
+    (lambda: layers.RandomCrop(6, 6, seed=1), (6, 6)),
+], ids=["resizing", "resizing-nearest", "resizing-crop", "resizing-pad", "resizing-pad-nearest",
+        "resizing-same", "center-crop", "center-crop-small", "random-crop", "random-crop-same"])
+def test_resizing_and_cropping_layers_match_predict(tmp_path, make, size):
+    model = single_layer(make(), size + (3,))
+    assert_matches(model, images((2,) + size + (3,)), tmp_path)
+
+
 def test_augmentation_layers_are_identity_at_inference(tmp_path):
     model = keras.Sequential([keras.Input((6, 6, 3)), layers.RandomFlip(seed=1), layers.RandomRotation(0.2, seed=2),
                               layers.RandomZoom(0.2, seed=3), layers.RandomTranslation(0.1, 0.1, seed=4),
@@ -365,11 +383,12 @@ def test_layer_without_converter_is_named(tmp_path):
 
 @pytest.mark.parametrize("layer", [layers.RandomCrop(4, 4, name="crop"), layers.Resizing(4, 4, name="crop"),
                                    layers.CenterCrop(4, 4, name="crop")])
-def test_layers_not_converted_yet_are_named(tmp_path, layer):
-    """RandomCrop crops the centre at inference, Resizing and CenterCrop have no converter yet: refused."""
-    model = keras.Sequential([keras.Input((6, 6, 1)), layer])
-    with pytest.raises(ValueError, match=rf"layer 'crop' \({type(layer).__name__}\) has no ONNX converter"):
+def test_cropping_layers_need_images_of_a_known_size(tmp_path, layer):
+    model = keras.Sequential([keras.Input((None, None, 1)), layer])
+    with pytest.raises(ValueError, match=rf"'crop' \({type(layer).__name__}\) needs images of a known height and "
+                                         r"width; the model gives it shape \(None, None, None, 1\)"):
         model.export(tmp_path / "m.onnx", format="onnx")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_subclass_overriding_forward_gets_no_parent_converter(tmp_path):

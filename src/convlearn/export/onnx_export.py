@@ -353,6 +353,86 @@ def _upsampling(g, layer, call):
     g.from_nchw(y, call.output)                                           # (N, H*sh, W*sw, C)
 
 
+def _crop_pad_resize(g, layer, call, box, pads, size, interpolation, fill_value=0.0):
+    """Keep ``box`` (top, left, rows, cols) of the NHWC input, pad ``pads`` (rows, cols) of ``fill_value``
+    on each side, then resize to ``size`` with half-pixel centres: the layers' inference path."""
+    x = call.inputs[0]
+    _, H, W, _ = call.input_shapes[0]
+    top, left, rows, cols = box
+    if (top, left, rows, cols) != (0, 0, H, W):
+        starts = g.const([top, left], f"{layer.name}/starts", dtype=np.int64)
+        ends = g.const([top + rows, left + cols], f"{layer.name}/ends", dtype=np.int64)
+        axes = g.const([1, 2], f"{layer.name}/axes", dtype=np.int64)
+        x = g.add("Slice", [x, starts, ends, axes], name=f"{layer.name}/crop")        # (N, rows, cols, C)
+    p, q = pads
+    if (p, q) != (0, 0):
+        amounts = g.const([0, p, q, 0, 0, p, q, 0], f"{layer.name}/pads", dtype=np.int64)
+        x = g.add("Pad", [x, amounts, g.scalar(fill_value, f"{layer.name}/fill")], name=f"{layer.name}/pad",
+                  mode="constant")                                                  # (N, rows+2p, cols+2q, C)
+    if (rows + 2 * p, cols + 2 * q) == tuple(size):
+        g.add("Identity", [x], call.output, name=layer.name)
+        return
+    if interpolation == "bilinear":
+        options = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    else:                      # nearest with half-pixel centres: floor((o + 0.5) * n_in / n_out)
+        options = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel",
+                   "nearest_mode": "round_prefer_ceil"}
+    xc = g.nchw(x)                                                                  # (N, C, rows, cols)
+    batch_channels = g.add("Slice", [g.add("Shape", [xc], name=f"{layer.name}/shape"),
+                                     g.const([0], f"{layer.name}/s0", dtype=np.int64),
+                                     g.const([2], f"{layer.name}/s2", dtype=np.int64)], name=f"{layer.name}/nc")
+    sizes = g.add("Concat", [batch_channels, g.const(list(size), f"{layer.name}/hw", dtype=np.int64)],
+                  name=f"{layer.name}/sizes", axis=0)
+    roi = g.const(np.zeros(0), f"{layer.name}/roi", dtype=np.float32)
+    scales = g.const(np.zeros(0), f"{layer.name}/scales", dtype=np.float32)
+    y = g.add("Resize", [xc, roi, scales, sizes], name=layer.name, **options)     # (N, C, height, width)
+    g.from_nchw(y, call.output)                                                     # (N, height, width, C)
+
+
+def _image_size(layer, call):
+    _, H, W, _ = call.input_shapes[0]
+    if H is None or W is None:
+        raise ValueError(f"ONNX export: '{layer.name}' ({type(layer).__name__}) needs images of a known height "
+                         f"and width; the model gives it shape {call.input_shapes[0]}. Give the model's Input "
+                         "a full shape, e.g. keras.Input((28, 28, 1)).")
+    return H, W
+
+
+@converter("Resizing")
+def _resizing(g, layer, call):
+    from ..layers.resizing import aspect_crop_box, aspect_pad_amounts
+
+    H, W = _image_size(layer, call)
+    box, pads = (0, 0, H, W), (0, 0)
+    if layer.crop_to_aspect_ratio:
+        box = aspect_crop_box(H, W, layer.height, layer.width)
+    elif layer.pad_to_aspect_ratio:
+        pads = aspect_pad_amounts(H, W, layer.height, layer.width)
+    _crop_pad_resize(g, layer, call, box, pads, (layer.height, layer.width), layer.interpolation,
+                     layer.fill_value)
+
+
+@converter("CenterCrop")
+def _center_crop(g, layer, call):
+    from ..layers.resizing import aspect_crop_box
+
+    H, W = _image_size(layer, call)
+    h, w = layer.height, layer.width
+    box = ((H - h) // 2, (W - w) // 2, h, w) if H >= h and W >= w else aspect_crop_box(H, W, h, w)
+    _crop_pad_resize(g, layer, call, box, (0, 0), (h, w), "bilinear")
+
+
+@converter("RandomCrop")
+def _random_crop(g, layer, call):
+    if call.training:
+        _identity(g, layer, call)          # raises: random inside predict
+    H, W = _image_size(layer, call)
+    h, w = layer.height, layer.width       # at inference: the centre at the aspect ratio h / w, resized
+    rows, cols = max(min(H, int(W * h / w)), 1), max(min(W, int(H * w / h)), 1)
+    _crop_pad_resize(g, layer, call, (int((H - rows) / 2), int((W - cols) / 2), rows, cols), (0, 0), (h, w),
+                     "bilinear")
+
+
 @converter("Dense")
 def _dense(g, layer, call):
     kernel, bias = layer.params["kernel"], layer.params.get("bias")      # (D, U), (U,)
@@ -398,7 +478,7 @@ def _identity(g, layer, call):
 # Layers that change nothing at inference: dropout, and random augmentation (identity when not training).
 for _name in ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
               "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
-              "RandomBrightness"):      # (not RandomCrop: at inference it crops the centre)
+              "RandomBrightness"):      # (not RandomCrop: at inference it crops the centre, converted below)
     converter(_name)(_identity)
 
 
