@@ -212,3 +212,25 @@ def test_background_decoding_keeps_order_stops_early_and_names_a_late_bad_file(t
                                                  verbose=False):
             seen.append(x)
     assert len(seen) == 24                                               # every batch before the bad one
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest", "bicubic", "area", "lanczos3"])
+@pytest.mark.parametrize("color_mode", ["rgb", "grayscale", "rgba"])
+def test_pixels_equal_load_img(tmp_path, interpolation, color_mode):
+    """The dataset's pixels are load_img's, for every file kind, mode and interpolation."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (9, 11, 4), dtype=np.uint8)
+    (tmp_path / "a").mkdir()
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "a" / "rgb.png")
+    Image.fromarray(pixels).save(tmp_path / "a" / "rgba.png")
+    Image.fromarray(pixels[..., 0]).save(tmp_path / "a" / "gray.bmp")
+    Image.fromarray(pixels[..., :3]).convert("P").save(tmp_path / "a" / "palette.gif")
+    Image.fromarray(pixels[..., :3]).save(tmp_path / "a" / "photo.jpg")
+    ds = image_dataset_from_directory(tmp_path, image_size=(6, 5), color_mode=color_mode, shuffle=False,
+                                      interpolation=interpolation, verbose=False)
+    images, _ = next(iter(ds))
+    pil_name = {"area": "box", "lanczos3": "lanczos"}.get(interpolation, interpolation)
+    for image, path in zip(images, ds.file_paths):
+        expected = convlearn.utils.img_to_array(convlearn.utils.load_img(
+            path, color_mode=color_mode, target_size=(6, 5), interpolation=pil_name))
+        np.testing.assert_array_equal(image, expected, err_msg=path)
