@@ -140,3 +140,130 @@ def test_a_legacy_h5_config_asking_for_billions_of_weights(tmp_path):
         config = config.decode() if isinstance(config, bytes) else config
         f.attrs["model_config"] = config.replace('"units": 3', '"units": 3000000000')
     assert_refused(load_in_child(path, "legacy .h5 config asking for 12 billion weights"), r"max_weights")
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing Keras's formats: random byte changes and JSON mutations
+# ---------------------------------------------------------------------------
+
+KERAS_FUZZ_CASES = 160
+
+_KERAS_FUZZ_CHILD = r"""
+import json, os, warnings
+import convlearn
+warnings.simplefilter("ignore")
+folder = {folder!r}
+bad, outcomes = [], {{}}
+for name in sorted(os.listdir(folder)):
+    path = os.path.join(folder, name)
+    try:
+        if name.endswith(".weights.h5"):
+            m = convlearn.Sequential([convlearn.Input(shape=(8,)), convlearn.layers.Dense(4),
+                                      convlearn.layers.Dense(2)])
+            m.load_weights(path)
+        else:
+            convlearn.models.load_model(path)
+        outcomes["loaded"] = outcomes.get("loaded", 0) + 1
+    except (ValueError, FileNotFoundError) as exc:
+        outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
+        if path not in str(exc):
+            bad.append((name, type(exc).__name__, str(exc)[:300]))
+    except BaseException as exc:
+        bad.append((name, type(exc).__name__, str(exc)[:300]))
+print("FUZZ " + json.dumps(bad))
+print("OUTCOMES " + json.dumps(outcomes))
+"""
+
+
+def _mutate_json(value, rng):
+    """One random change somewhere in a config: a value replaced by a hostile one, or a key dropped."""
+    spots = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k in list(v):
+                spots.append((v, k))
+                walk(v[k])
+        elif isinstance(v, list):
+            for i in range(len(v)):
+                spots.append((v, i))
+                walk(v[i])
+
+    walk(value)
+    parent, key = spots[rng.integers(len(spots))]
+    if isinstance(parent, dict) and rng.random() < 0.15:
+        del parent[key]
+    else:
+        parent[key] = [10**12, -1, 0, 2**63, 1e308, "x" * 5, None, [], {}, [10**6] * 3, True, "relu",
+                       "Dense", "../../etc/passwd"][rng.integers(14)]
+    return value
+
+
+def _flip_bytes(data, rng, count):
+    damaged = bytearray(data)
+    for _ in range(count):
+        damaged[rng.integers(len(damaged))] = rng.integers(256)
+    return bytes(damaged)
+
+
+def test_fuzzed_keras_files_give_a_model_or_a_clear_error(tmp_path):
+    cl.utils.set_random_seed(0)
+    model = cl.Sequential([cl.Input(shape=(8,)), L.Dense(4), L.Dense(2)])
+    model.compile(loss="mse", optimizer="adam")
+    model.fit(np.zeros((4, 8), "float32"), np.zeros((4, 2), "float32"), verbose=0)
+    model.save(tmp_path / "good.keras")
+    model.save_weights(tmp_path / "good.weights.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(tmp_path / "good.h5")
+    keras_bytes = (tmp_path / "good.keras").read_bytes()
+    with zipfile.ZipFile(tmp_path / "good.keras") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    h5_bytes, weights_bytes = (tmp_path / "good.h5").read_bytes(), (tmp_path / "good.weights.h5").read_bytes()
+    config = json.loads(members["config.json"])
+    rng = np.random.default_rng(20261203)
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for i in range(KERAS_FUZZ_CASES):
+        kind = i % 5
+        if kind == 0:                                                   # the zip's bytes
+            (cases / f"{i:03d}-zip.keras").write_bytes(_flip_bytes(keras_bytes, rng, rng.integers(1, 4)))
+        elif kind == 1:                                                 # config.json
+            changed = _mutate_json(json.loads(json.dumps(config)), rng)
+            zip_of(cases / f"{i:03d}-json.keras", dict(members, **{"config.json": json.dumps(changed).encode()}))
+        elif kind == 2:                                                 # the HDF5 weights member's bytes
+            h5 = _flip_bytes(members["model.weights.h5"], rng, rng.integers(1, 4))
+            zip_of(cases / f"{i:03d}-h5member.keras", dict(members, **{"model.weights.h5": h5}))
+        elif kind == 3:                                                 # a legacy .h5 file's bytes
+            (cases / f"{i:03d}-legacy.h5").write_bytes(_flip_bytes(h5_bytes, rng, rng.integers(1, 4)))
+        else:                                                           # a .weights.h5 file's bytes
+            (cases / f"{i:03d}-file.weights.h5").write_bytes(_flip_bytes(weights_bytes, rng, rng.integers(1, 4)))
+    result = run_limited(_KERAS_FUZZ_CHILD.format(folder=str(cases)), timeout=600)
+    report_peak(f"{KERAS_FUZZ_CASES} fuzzed Keras-format files", result)
+    assert result["error"] is None, result
+    bad = json.loads([x for x in result["stdout"].splitlines() if x.startswith("FUZZ ")][-1][5:])
+    assert bad == [], bad
+    outcomes = json.loads([x for x in result["stdout"].splitlines() if x.startswith("OUTCOMES ")][-1][9:])
+    print("outcomes:", outcomes)
+    assert sum(outcomes.values()) == KERAS_FUZZ_CASES and outcomes.get("loaded", 0) < KERAS_FUZZ_CASES
+    assert result["peak_mb"] < SMALL_PEAK_MB, result
+
+
+def test_a_legacy_h5_optimizer_slot_declaring_a_huge_dataset(tmp_path):
+    cl.utils.set_random_seed(0)
+    model = cl.Sequential([cl.Input((4,)), L.Dense(3)])
+    model.compile(loss="mse", optimizer="adam")
+    model.fit(np.zeros((2, 4), "float32"), np.zeros((2, 3), "float32"), verbose=0)
+    path = tmp_path / "m.h5"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.save(path)
+    with h5py.File(path, "a") as f:
+        group = f["optimizer_weights"]
+        names = []
+        group.visit(lambda n: names.append(n) if isinstance(group[n], h5py.Dataset) else None)
+        slot = next(n for n in names if group[n].shape == (4, 3))
+        del group[slot]
+        group.create_dataset(slot, (100_000, 100_000), "f8", chunks=(1000, 1000), compression="gzip")
+    assert path.stat().st_size < MB
+    assert_refused(load_in_child(path, "legacy .h5 optimizer slot declaring 80 GB"), r"100000")

@@ -152,9 +152,12 @@ class SafeH5:
         obj = self.f
         for part in self._split(path):
             h5py = h5py_module()
-            if not isinstance(obj, h5py.Group) or part not in obj:
-                return default
-            obj = obj[part]
+            try:
+                if not isinstance(obj, h5py.Group) or part not in obj:
+                    return default
+                obj = obj[part]
+            except (OSError, RuntimeError, KeyError, ValueError) as exc:
+                raise FileError(f"{self.label} is damaged: cannot read {path!r} ({exc}).") from None
         return obj
 
     def group(self, path):
@@ -164,9 +167,9 @@ class SafeH5:
 
     def attribute(self, obj, name, default=None):
         """Attribute ``name`` of ``obj`` (bytes decoded to str, arrays of them to lists), read after its size."""
-        if name not in obj.attrs:
-            return default
         try:
+            if name not in obj.attrs:
+                return default
             attr = obj.attrs.get_id(name)
         except (OSError, RuntimeError, KeyError) as exc:
             raise FileError(f"{self.label} is damaged: cannot read the attribute {name!r} ({exc}).") from None
@@ -197,6 +200,8 @@ class SafeH5:
         FileError
             If the declared shape or dtype is not the expected one (nothing is read then).
         """
+        if ds is None:
+            raise FileError(f"{self.label} is damaged: it names {what}, but holds no such dataset.")
         shape, dtype = tuple(ds.shape or ()), ds.dtype
         if expected_shape is not None and shape != tuple(expected_shape):
             raise FileError(f"{self.label}: {what} has shape {shape}; the model needs {tuple(expected_shape)}.")

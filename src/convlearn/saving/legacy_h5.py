@@ -253,7 +253,11 @@ def _read_optimizer(h5, model):
                       f"as {type(optimizer).__name__}'s Keras 3 state ({expected} arrays); training continues with "
                       "a fresh optimizer state.", stacklevel=4)
         return
-    arrays = [h5.read(h5.dataset(group, n), None, f"optimizer variable {n!r}") for n in names]
+    # every array's shape is known before it is read: the step count and learning rate are
+    # scalars, each slot has its weight's shape (a declared size beyond that is refused unread)
+    shapes = [(), ()] + [p.shape for group_names in groups for p in order for _ in group_names]
+    arrays = [h5.read(h5.dataset(group, n), shape, f"optimizer variable {n!r}")
+              for n, shape in zip(names, shapes)]
     step, lr = arrays[0], arrays[1]
     if step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
         raise FileError(f"{h5.label}: the optimizer's step count must be one integer >= 0.")
