@@ -772,3 +772,19 @@ def test_pool_window_larger_than_input_or_stride_larger_than_window(torch, cls, 
     torch_parity(torch, layer, rng.standard_normal((2, 3, 2, 2)), torch_pool(torch, cls, case, 3, 2))
     np.testing.assert_allclose(cls(case[0], strides=case[1], padding="same", dtype=F64)(np.ones((1, 3, 2, 1))),
                                1.0, rtol=1e-15)
+
+
+def test_a_layer_built_by_hand_is_not_built_again_when_called():
+    """Keras allows ``layer.build(shape)`` and then ``layer(x)``: the weights made by hand are used."""
+    import convlearn
+    from convlearn import layers as L
+
+    conv = L.Conv2D(2, 3)
+    conv.build((None, 5, 5, 1))
+    kernel = conv.kernel
+    out = conv(np.ones((1, 5, 5, 1), dtype="float32"))
+    assert out.shape == (1, 3, 3, 2) and conv.kernel is kernel and len(conv.weights) == 2
+    dense = L.Dense(3)
+    dense.build((None, 4))
+    model = convlearn.Sequential([convlearn.Input((4,)), dense])
+    assert model.count_params() == 15

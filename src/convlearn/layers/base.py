@@ -162,7 +162,8 @@ class Layer:
         if not self.built:
             with BUILD_LOCK:
                 if not self.built:
-                    self.build(input_shape)
+                    if not (self.params or self.state):   # (a build() the user called made them already)
+                        self.build(input_shape)
                     self.input_shape = input_shape
                     self.output_shape = as_shape(self.compute_output_shape(input_shape))
                     self.built = True
