@@ -459,10 +459,14 @@ def create_app(model: Any = None, source: str | None = None, save_dir: str = "."
             while not state.closing:
                 if trainer.run_id != run:
                     break
-                for event in trainer.events_since(since):
+                events = trainer.events_since(since)
+                snap = trainer.snapshot    # read after the events: with the run's end, its final snapshot
+                for event in events:
+                    if event["type"] in ("done", "failed") and snap is not None and snap["version"] != sent_version:
+                        sent_version = snap["version"]      # the last snapshot goes before the run's end
+                        yield f"event: snapshot\ndata: {json.dumps(snap)}\n\n"
                     since = event["seq"]
                     yield f"id: {since}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-                snap = trainer.snapshot
                 if snap is not None and snap["version"] != sent_version:
                     sent_version = snap["version"]
                     yield f"event: snapshot\ndata: {json.dumps(snap)}\n\n"
