@@ -338,12 +338,24 @@ def test_captured_stdout_is_detected_as_not_interactive(fake_clock, capsys):
     assert capsys.readouterr().out.startswith("2/2 ")
 
 
-def test_a_jupyter_kernel_is_detected_as_interactive(fake_clock, capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+def test_a_jupyter_kernel_is_detected_as_interactive(fake_clock, monkeypatch):
+    class OutStream(io.StringIO):     # what a Jupyter kernel puts in sys.stdout
+        pass
+
+    OutStream.__module__ = "ipykernel.iostream"
+    stream = OutStream()
+    monkeypatch.setattr(sys, "stdout", stream)
     bar = Progbar(2, interval=0.0)
     bar.update(1)
     bar.update(2)
-    assert capsys.readouterr().out.count("\r") == 2
+    assert stream.getvalue().count("\r") == 2
+
+
+def test_ipykernel_imported_in_a_plain_process_is_not_a_notebook(fake_clock, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    bar = Progbar(2, interval=0.0)
+    bar.update(1)
+    assert capsys.readouterr().out == ""
 
 
 # ------------------------------------------------------------------ errors

@@ -137,7 +137,10 @@ def _stdout_is_interactive():
         tty = bool(isatty()) if isatty is not None else False
     except ValueError:  # a closed stream
         tty = False
-    return tty or "ipykernel" in sys.modules or "PYCHARM_HOSTED" in os.environ
+    # In a Jupyter kernel, stdout is ipykernel's OutStream, which the notebook redraws on "\r"
+    # (ipykernel merely imported, as a test runner may do, does not make stdout a notebook's)
+    kernel = type(sys.stdout).__module__.startswith("ipykernel")
+    return tty or kernel or "PYCHARM_HOSTED" in os.environ
 
 
 def _stdout_can_draw_glyph():

@@ -132,10 +132,14 @@ class SafeH5:
                     raise FileError(f"{self.label}: '/{where}' is a {type(obj).__name__}, not a group or an array.")
 
     def _check_dataset(self, ds, where):
-        if ds.is_virtual:
+        try:
+            virtual, external = ds.is_virtual, ds.id.get_create_plist().get_external_count()
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            raise FileError(f"{self.label} is damaged: cannot read the header of '/{where}' ({exc}).") from None
+        if virtual:
             raise FileError(f"{self.label}: '/{where}' is a virtual dataset (its data come from other datasets or "
                             "files). Weights files hold plain arrays; refusing it.")
-        if ds.id.get_create_plist().get_external_count() > 0:
+        if external > 0:
             raise FileError(f"{self.label}: '/{where}' keeps its data in external files. Weights files hold "
                             "their arrays themselves; refusing it.")
 
@@ -177,7 +181,10 @@ class SafeH5:
             size = attr.get_storage_size()
         except (OSError, RuntimeError):        # HDF5 reports an empty attribute's size as an error
             size = 0
-        size = max(size, math.prod(attr.shape or ()) * attr.dtype.itemsize)
+        try:
+            size = max(size, math.prod(attr.shape or ()) * attr.dtype.itemsize)
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:
+            raise FileError(f"{self.label} is damaged: cannot read the attribute {name!r} ({exc}).") from None
         if size > MAX_ATTRIBUTE_BYTES:
             raise LimitError(f"{self.label}: the attribute {name!r} declares {size:,} bytes, more than the "
                              f"{MAX_ATTRIBUTE_BYTES:,} read. The file is damaged or hostile.")
@@ -202,7 +209,10 @@ class SafeH5:
         """
         if ds is None:
             raise FileError(f"{self.label} is damaged: it names {what}, but holds no such dataset.")
-        shape, dtype = tuple(ds.shape or ()), ds.dtype
+        try:
+            shape, dtype = tuple(ds.shape or ()), ds.dtype
+        except (OSError, RuntimeError, TypeError, ValueError) as exc:   # a damaged type or space message
+            raise FileError(f"{self.label} is damaged: cannot read the header of {what} ({exc}).") from None
         if expected_shape is not None and shape != tuple(expected_shape):
             raise FileError(f"{self.label}: {what} has shape {shape}; the model needs {tuple(expected_shape)}.")
         if dtype.kind not in "fiu" or dtype.itemsize > _MAX_ITEMSIZE:
