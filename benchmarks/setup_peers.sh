@@ -26,7 +26,7 @@ fi
 # large CUDA build; for the CPU-only build, run with
 #   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 "$venv/bin/python" -m pip install --upgrade pip >/dev/null
-"$venv/bin/python" -m pip install "$TENSORFLOW_PIN" "$TORCH_PIN" numpy
+"$venv/bin/python" -m pip install "$TENSORFLOW_PIN" "$TORCH_PIN" numpy pillow   # pillow: Keras's image loading (benchmarks/image_folder.py)
 
 # Keras 3 arrives as a dependency of TensorFlow >= 2.16; say which versions we got.
 "$venv/bin/python" - <<'EOF'
