@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import itertools
 import os
-from xml.sax.saxutils import escape
+from html import escape  # &, <, > and both quotes: safe in text and in attribute values
 
 from ._io import as_path, atomic_write_bytes, atomic_write_text
 
