@@ -130,6 +130,8 @@ class Conv2D(_Convolution):
     kernel_initializer : default "glorot_uniform"
     bias_initializer : default "zeros"
 
+    Notes
+    -----
     Weights: ``kernel`` (kh, kw, C // groups, F) like Keras, and ``bias`` (F,).
 
     Raises
@@ -248,6 +250,8 @@ class DepthwiseConv2D(_Convolution):
     depthwise_initializer : default "glorot_uniform"
     bias_initializer : default "zeros"
 
+    Notes
+    -----
     Weights: ``kernel`` (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,), named as
     Keras 3 names them (Keras 2 called the kernel ``depthwise_kernel``, as SeparableConv2D still does).
     """
@@ -335,6 +339,8 @@ class SeparableConv2D(DepthwiseConv2D):
     depthwise_initializer, pointwise_initializer : default "glorot_uniform"
     bias_initializer : default "zeros"
 
+    Notes
+    -----
     Weights: ``depthwise_kernel`` (kh, kw, C, dm), ``pointwise_kernel`` (1, 1, C*dm, F), ``bias`` (F,).
     """
 
@@ -440,6 +446,8 @@ class Conv2DTranspose(_Convolution):
     activation, use_bias, kernel_initializer, bias_initializer
         As in :class:`Conv2D`.
 
+    Notes
+    -----
     Weights: ``kernel`` (kh, kw, F, C) like Keras (output channels first), and ``bias`` (F,).
     """
 

@@ -27,6 +27,8 @@ class Dense(Layer):
     kernel_initializer : default "glorot_uniform"
     bias_initializer : default "zeros"
 
+    Notes
+    -----
     Weights: ``kernel`` (D, U) and ``bias`` (U,).
     """
 

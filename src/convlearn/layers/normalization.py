@@ -112,6 +112,8 @@ class BatchNormalization(Layer):
     moving_mean_initializer : default "zeros"
     moving_variance_initializer : default "ones"
 
+    Notes
+    -----
     Keras's regularizers, constraints, ``renorm`` and ``synchronized`` are not
     supported: only their defaults are accepted.
 
@@ -246,6 +248,8 @@ class LayerNormalization(Layer):
         Keras's deprecated RMS scaling is not supported, nor are regularizers
         and constraints.
 
+    Notes
+    -----
     Weights: ``gamma`` and ``beta``, both trainable, of the shape of the
     normalised axes (``(C,)`` for ``axis=-1``).
     """

@@ -272,6 +272,8 @@ class Resizing(Layer):
     fill_mode : {"constant"}
     fill_value : float, default 0.0
 
+    Notes
+    -----
     The layer is linear in its input, so it has a backward pass: gradients flow
     through it to earlier layers.
     """
