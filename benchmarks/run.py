@@ -300,10 +300,15 @@ def target_text(targets, unit):
                      for peer, limit in targets)
 
 
-def table_rows(summary, frameworks, settings):
-    """The table as a list of dicts, one per (workload, metric) that has any value."""
+def table_rows(summary, frameworks, settings, samples=None):
+    """The table as a list of dicts, one per (workload, metric) that has any value.
+
+    ``samples``: workload -> (training, test) images the measurements really used (a data
+    set smaller than the requested sizes, CIFAR-10's 50,000, uses all it has).
+    """
     sizes = {"train": settings["train_samples"], "test": settings["test_samples"]}
-    specs = [(w, key, label.format(**sizes), unit)
+    samples = samples or {}
+    specs = [(w, key, label.format(**dict(zip(("train", "test"), samples.get(w, sizes.values())))), unit)
              for w in WORKLOAD_DATA for key, label, unit in WORKLOAD_ROWS]
     specs.append(("import", "import_s", "import time", "s"))
     rows = []
@@ -323,6 +328,11 @@ def table_rows(summary, frameworks, settings):
             row["result"] = check_target(medians, targets)
         rows.append(row)
     return rows
+
+
+def measured_samples(runs):
+    """workload -> (training images, test images) as the measurements report them."""
+    return {r["workload"]: (r["train_samples"], r["test_samples"]) for r in runs if "train_samples" in r}
 
 
 def format_value(stats, unit):
@@ -505,7 +515,7 @@ def main(argv=None):
         "settings": settings, "machine": machine, "versions": versions,
         "convlearn_revision": git_revision(),
         "keras_jit_compile": sorted({str(r["jit_compile"]) for r in runs if "jit_compile" in r}),
-        "rows": table_rows(summarise(runs), args.frameworks, settings),
+        "rows": table_rows(summarise(runs), args.frameworks, settings, measured_samples(runs)),
         "errors": [r for r in runs if "error" in r],
         "runs": runs,
     }
