@@ -546,3 +546,23 @@ def test_a_subclassed_model_with_positional_arguments_is_refused_with_what_to_do
     with pytest.raises(ValueError, match=r"the legacy .h5 format holds Sequential and functional models only"), \
             pytest.warns(UserWarning):
         model.save(tmp_path / "t.h5")
+
+
+def test_one_input_and_one_output_are_written_as_keras_3_0_writes_them(tmp_path):
+    """Keras 3.0 reads a functional model's inputs and outputs as lists of [layer, node, tensor]
+    triples only (later releases also write a bare triple for one tensor, which 3.0 cannot read)."""
+    import json
+    import zipfile
+
+    import convlearn
+
+    inputs = convlearn.Input((4,))
+    model = convlearn.Model(inputs, convlearn.layers.Dense(2)(inputs))
+    model.save(tmp_path / "one.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "one.keras").read("config.json"))["config"]
+    assert config["input_layers"] == [[model.layers[0].name, 0, 0]]
+    assert config["output_layers"] == [[model.layers[-1].name, 0, 0]]
+    loaded = convlearn.models.load_model(tmp_path / "one.keras")
+    x = np.ones((3, 4), "float32")
+    assert isinstance(loaded.predict(x, verbose=0), np.ndarray)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))

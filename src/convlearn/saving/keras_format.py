@@ -276,8 +276,11 @@ def layer_entry(layer):
                             "inbound_nodes": item["inbound_nodes"]})
 
         def io_spec(spec, single):
-            if isinstance(spec, list) and len(spec) == 1 and single:
-                return spec[0]
+            # one input (or output) is written as a list of one [name, node, tensor] triple, as Keras 3.0
+            # writes it and every later release reads it (a bare triple, which later releases write,
+            # breaks Keras 3.0's reader); a one-element list predicts a plain array in Keras as here
+            if isinstance(spec, list) and len(spec) == 3 and isinstance(spec[0], str):
+                return [spec]
             return spec
 
         config = {"name": config["name"], "trainable": config["trainable"], "layers": entries,
@@ -446,7 +449,8 @@ def convlearn_entry(entry, custom_objects, where="the model config"):
         for item in layers:
             item["inbound_nodes"] = [_keras3_node(node) for node in item.get("inbound_nodes", [])]
         outputs = config.get("output_layers")
-        single = isinstance(outputs, list) and len(outputs) == 3 and isinstance(outputs[0], str)
+        single = isinstance(outputs, list) and ((len(outputs) == 3 and isinstance(outputs[0], str)) or (
+            len(outputs) == 1 and isinstance(outputs[0], list)))     # [name, 0, 0], or Keras 3.0's [[name, 0, 0]]
         return {**out, "class_name": "Functional",
                 "config": {"name": config.get("name"), "trainable": config.get("trainable", True), "layers": layers,
                            "input_layers": config["input_layers"], "output_layers": outputs,
