@@ -1,7 +1,7 @@
 """Training speed over a folder of image files: convlearn's image_dataset_from_directory next to Keras's.
 
     python benchmarks/image_folder.py                 # 3 rounds; writes benchmarks/results/image_folder.md
-    python benchmarks/image_folder.py --rounds 1 --out /tmp/x.md      # a quick look
+    python benchmarks/image_folder.py --rounds 1 --out quick.md        # a quick look
 
 The first run writes 10,000 PNG files (Fashion-MNIST's training images, 28x28,
 each tinted with a random colour so they are RGB; 1,000 per class in ten class
