@@ -213,3 +213,71 @@ def blank_png(path, width, height, bit_depth=1, ink=None):
     Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
                            + _png_chunk(b"IDAT", b"".join(parts)) + _png_chunk(b"IEND", b""))
     return path
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing the loaders
+# ---------------------------------------------------------------------------
+
+_FUZZ_CHILD = r"""
+import json, os, warnings
+import convlearn
+warnings.simplefilter("ignore")
+folder = {folder!r}
+bad, outcomes = [], {{}}
+for name in sorted(os.listdir(folder)):
+    path = os.path.join(folder, name)
+    try:
+        if name.endswith((".weights.npz", ".weights.h5")):
+            m = convlearn.Sequential([convlearn.Input(shape=(8,)), convlearn.layers.Dense(4),
+                                      convlearn.layers.Dense(2)])
+            m.load_weights(path)
+        else:
+            convlearn.models.load_model(path)
+        outcomes["loaded"] = outcomes.get("loaded", 0) + 1
+    except (ValueError, FileNotFoundError) as exc:
+        outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
+        if path not in str(exc):
+            bad.append((name, type(exc).__name__, str(exc)[:300]))
+    except BaseException as exc:
+        bad.append((name, type(exc).__name__, str(exc)[:300]))
+print("FUZZ " + json.dumps(bad))
+print("OUTCOMES " + json.dumps(outcomes))
+"""
+
+
+def load_fuzz_cases(folder, case, timeout):
+    """Load every file of ``folder`` in a child under the memory ceiling (``*.weights.*`` files into
+    Input(8) -> Dense(4) -> Dense(2)); return ``(result, bad, outcomes)``: the child's result, the
+    files that gave anything but a clear error naming them, and a count per outcome (printed)."""
+    result = run_limited(_FUZZ_CHILD.format(folder=str(folder)), timeout=timeout)
+    report_peak(case, result)
+    lines = result["stdout"].splitlines()
+    bad = json.loads([x for x in lines if x.startswith("FUZZ ")][-1][len("FUZZ "):]) if result["error"] is None else None
+    outcomes = json.loads([x for x in lines if x.startswith("OUTCOMES ")][-1][len("OUTCOMES "):]) \
+        if result["error"] is None else {}
+    return result, bad, outcomes
+
+
+def mutate_json(config, rng):
+    """One random change deep in a config: a number made huge, negative or a string, a key dropped, ..."""
+    def nodes(value, path=()):
+        yield path, value
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from nodes(v, path + (k,))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from nodes(v, path + (i,))
+
+    paths = [p for p, _ in nodes(config) if p]
+    path = paths[rng.integers(len(paths))]
+    parent = config
+    for key in path[:-1]:
+        parent = parent[key]
+    choices = [10**12, -1, 0, 2**63, 1e308, "x" * 5, None, [], {}, [10**6] * 3, True, "relu", "Dense", "../../etc/passwd"]
+    if rng.random() < 0.15 and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = choices[rng.integers(len(choices))]
+    return config

@@ -25,6 +25,8 @@ from hostile_helpers import (
     GiB,
     claim_size,
     deflated_zeros_member,
+    load_fuzz_cases,
+    mutate_json,
     npy_header,
     npz_bytes,
     read_members,
@@ -480,54 +482,6 @@ def test_a_failed_save_leaks_no_file_descriptor(tmp_path, monkeypatch):
 
 FUZZ_CASES = 200
 
-_FUZZ_CHILD = r"""
-import json, os
-import convlearn
-folder = {folder!r}
-bad = []
-outcomes = {{}}
-for name in sorted(os.listdir(folder)):
-    path = os.path.join(folder, name)
-    try:
-        if name.endswith(".weights.npz"):
-            m = convlearn.Sequential([convlearn.Input(shape=(8,)), convlearn.layers.Dense(4), convlearn.layers.Dense(2)])
-            m.load_weights(path)
-        else:
-            convlearn.models.load_model(path)
-        outcomes["loaded"] = outcomes.get("loaded", 0) + 1
-    except (ValueError, FileNotFoundError) as exc:
-        outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
-        if path not in str(exc):
-            bad.append((name, type(exc).__name__, str(exc)[:300]))
-    except BaseException as exc:
-        bad.append((name, type(exc).__name__, str(exc)[:300]))
-print("FUZZ " + json.dumps(bad))
-print("OUTCOMES " + json.dumps(outcomes))
-"""
-
-
-def mutate_json(config, rng):
-    """One random change deep in a config: a number made huge, negative or a string, a key dropped, ..."""
-    def nodes(value, path=()):
-        yield path, value
-        if isinstance(value, dict):
-            for k, v in value.items():
-                yield from nodes(v, path + (k,))
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                yield from nodes(v, path + (i,))
-
-    paths = [p for p, _ in nodes(config) if p]
-    path = paths[rng.integers(len(paths))]
-    parent = config
-    for key in path[:-1]:
-        parent = parent[key]
-    choices = [10**12, -1, 0, 2**63, 1e308, "x" * 5, None, [], {}, [10**6] * 3, True, "relu", "Dense"]
-    if rng.random() < 0.15 and isinstance(parent, dict):
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = choices[rng.integers(len(choices))]
-    return config
 
 
 @pytest.mark.skipif(not LINUX, reason="the fuzz cases run under RLIMIT_AS (Linux)")
@@ -557,13 +511,9 @@ def test_fuzzed_model_files_give_a_model_or_a_clear_error(good, tmp_path):
             npz = bytearray(members["model.weights.npz"])
             npz[rng.integers(len(npz))] ^= 1 << rng.integers(8)
             (cases / f"{i:03d}-file.weights.npz").write_bytes(bytes(npz))
-    result = run_limited(_FUZZ_CHILD.format(folder=str(cases)), timeout=300)
-    report_peak(f"{FUZZ_CASES} fuzzed model files", result)
+    result, bad, outcomes = load_fuzz_cases(cases, f"{FUZZ_CASES} fuzzed model files", timeout=300)
     assert result["error"] is None, result
-    line = [x for x in result["stdout"].splitlines() if x.startswith("FUZZ ")][-1]
-    bad = json.loads(line[len("FUZZ "):])
     assert bad == [], bad
-    outcomes = json.loads([x for x in result["stdout"].splitlines() if x.startswith("OUTCOMES ")][-1][9:])
     print("outcomes:", outcomes)
     assert sum(outcomes.values()) == FUZZ_CASES and outcomes.get("loaded", 0) < FUZZ_CASES
 

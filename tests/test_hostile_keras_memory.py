@@ -15,7 +15,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
-from hostile_helpers import deflated_zeros_member, report_peak, run_limited
+from hostile_helpers import deflated_zeros_member, load_fuzz_cases, mutate_json, report_peak, run_limited
 
 import convlearn as cl
 from convlearn import layers as L
@@ -148,55 +148,6 @@ def test_a_legacy_h5_config_asking_for_billions_of_weights(tmp_path):
 
 KERAS_FUZZ_CASES = 160
 
-_KERAS_FUZZ_CHILD = r"""
-import json, os, warnings
-import convlearn
-warnings.simplefilter("ignore")
-folder = {folder!r}
-bad, outcomes = [], {{}}
-for name in sorted(os.listdir(folder)):
-    path = os.path.join(folder, name)
-    try:
-        if name.endswith(".weights.h5"):
-            m = convlearn.Sequential([convlearn.Input(shape=(8,)), convlearn.layers.Dense(4),
-                                      convlearn.layers.Dense(2)])
-            m.load_weights(path)
-        else:
-            convlearn.models.load_model(path)
-        outcomes["loaded"] = outcomes.get("loaded", 0) + 1
-    except (ValueError, FileNotFoundError) as exc:
-        outcomes[type(exc).__name__] = outcomes.get(type(exc).__name__, 0) + 1
-        if path not in str(exc):
-            bad.append((name, type(exc).__name__, str(exc)[:300]))
-    except BaseException as exc:
-        bad.append((name, type(exc).__name__, str(exc)[:300]))
-print("FUZZ " + json.dumps(bad))
-print("OUTCOMES " + json.dumps(outcomes))
-"""
-
-
-def _mutate_json(value, rng):
-    """One random change somewhere in a config: a value replaced by a hostile one, or a key dropped."""
-    spots = []
-
-    def walk(v):
-        if isinstance(v, dict):
-            for k in list(v):
-                spots.append((v, k))
-                walk(v[k])
-        elif isinstance(v, list):
-            for i in range(len(v)):
-                spots.append((v, i))
-                walk(v[i])
-
-    walk(value)
-    parent, key = spots[rng.integers(len(spots))]
-    if isinstance(parent, dict) and rng.random() < 0.15:
-        del parent[key]
-    else:
-        parent[key] = [10**12, -1, 0, 2**63, 1e308, "x" * 5, None, [], {}, [10**6] * 3, True, "relu",
-                       "Dense", "../../etc/passwd"][rng.integers(14)]
-    return value
 
 
 def _flip_bytes(data, rng, count):
@@ -229,7 +180,7 @@ def test_fuzzed_keras_files_give_a_model_or_a_clear_error(tmp_path):
         if kind == 0:                                                   # the zip's bytes
             (cases / f"{i:03d}-zip.keras").write_bytes(_flip_bytes(keras_bytes, rng, rng.integers(1, 4)))
         elif kind == 1:                                                 # config.json
-            changed = _mutate_json(json.loads(json.dumps(config)), rng)
+            changed = mutate_json(json.loads(json.dumps(config)), rng)
             zip_of(cases / f"{i:03d}-json.keras", dict(members, **{"config.json": json.dumps(changed).encode()}))
         elif kind == 2:                                                 # the HDF5 weights member's bytes
             h5 = _flip_bytes(members["model.weights.h5"], rng, rng.integers(1, 4))
@@ -238,12 +189,9 @@ def test_fuzzed_keras_files_give_a_model_or_a_clear_error(tmp_path):
             (cases / f"{i:03d}-legacy.h5").write_bytes(_flip_bytes(h5_bytes, rng, rng.integers(1, 4)))
         else:                                                           # a .weights.h5 file's bytes
             (cases / f"{i:03d}-file.weights.h5").write_bytes(_flip_bytes(weights_bytes, rng, rng.integers(1, 4)))
-    result = run_limited(_KERAS_FUZZ_CHILD.format(folder=str(cases)), timeout=600)
-    report_peak(f"{KERAS_FUZZ_CASES} fuzzed Keras-format files", result)
+    result, bad, outcomes = load_fuzz_cases(cases, f"{KERAS_FUZZ_CASES} fuzzed Keras-format files", timeout=600)
     assert result["error"] is None, result
-    bad = json.loads([x for x in result["stdout"].splitlines() if x.startswith("FUZZ ")][-1][5:])
     assert bad == [], bad
-    outcomes = json.loads([x for x in result["stdout"].splitlines() if x.startswith("OUTCOMES ")][-1][9:])
     print("outcomes:", outcomes)
     assert sum(outcomes.values()) == KERAS_FUZZ_CASES and outcomes.get("loaded", 0) < KERAS_FUZZ_CASES
     assert result["peak_mb"] < SMALL_PEAK_MB, result

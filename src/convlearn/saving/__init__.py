@@ -162,11 +162,10 @@ def load_weights(model, filepath):
 
         with open(path, "rb") as fp, SafeH5(fp, label) as h5:
             legacy = h5.group("model_weights")
-        if legacy is not None:
-            with open(path, "rb") as fp, SafeH5(fp, label) as h5:
-                for target, value in legacy_h5.read_weights(h5, h5.group("model_weights"), model):
+            if legacy is not None:           # a legacy .h5 model file: its weights, all read before any is set
+                for target, value in legacy_h5.read_weights(h5, legacy, model):
                     target[...] = value
-            return
+                return
         keras_format.load_weights_h5(model, path, label)
         return
     if path.endswith(".keras"):
@@ -182,7 +181,7 @@ def load_weights(model, filepath):
                     for target, value in keras_format.read_layer_weights(h5, model):
                         target[...] = value
                 return
-    v01.load_weights(model, path)
+    v01.read_weights(model, path)
 
 
 def convert(source, target, overwrite=True, max_weights=None):

@@ -414,6 +414,11 @@ def load_weights(model, filepath):
     check_regular_file(path, "weights file")
     if not model.built:
         raise ValueError("load_weights: build the model first (input_shape on the first layer, or Input(...)).")
+    read_weights(model, path)
+
+
+def read_weights(model, path):
+    """:func:`load_weights` once ``path`` is known to be a regular file and ``model`` built."""
     expected = model.weights
     check = _weights_check(expected, repr(path))
     if path.endswith((".keras", ".h5")) and not path.endswith(".weights.h5"):
