@@ -15,6 +15,9 @@ import sys
 
 import pytest
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tools"))
+from prose import english_prose  # tools/ is not a package
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 TOOLS = ROOT / "tools"
@@ -153,36 +156,6 @@ def test_every_page_has_a_chinese_twin_with_the_same_examples(page):
     assert len(ours) == len(theirs), f"{page_id(page)} and {page_id(twin)} have different numbers of examples"
 
 
-_STRIP = [
-    re.compile(r"```.*?```", re.DOTALL),  # code blocks
-    re.compile(r"`[^`\n]*`"),  # inline code
-    re.compile(r"<!--.*?-->", re.DOTALL),  # comments and markers
-    re.compile(r"\]\([^)]*\)"),  # link targets
-    re.compile(r"https?://\S+"),
-    re.compile(r"^:::.*$", re.MULTILINE),  # mkdocstrings directives
-    re.compile(r"^\s{4}\S.*$", re.MULTILINE),  # their options
-    re.compile(r"\$[^$\n]+\$"),  # formulas
-    re.compile(r"\{[#.][^}]*\}"),  # attribute lists
-]
-#: Latin words that a Chinese page may use as they are (names of things, not prose).
-_NAMES = {"Keras", "convlearn", "MNIST", "Fashion", "NumPy", "PyTorch", "TensorFlow", "BLAS", "OpenBLAS", "Jupyter",
-          "ReLU", "CPU", "Python", "MkDocs", "Material", "Adam", "SGD", "API", "Winograd", "CNN", "CI", "Chromium",
-          "im2col", "Starlette", "uvicorn", "softmax", "Dense", "Conv2D"}
-_PROSE = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,;:'-]+[A-Za-z][a-z]+){3,}")
-
-
-def english_prose(text):
-    """Runs of four or more ordinary English words left in a page once code and names are removed."""
-    for pattern in _STRIP:
-        text = pattern.sub(" ", text)
-    found = []
-    for match in _PROSE.finditer(text):
-        words = re.findall(r"[A-Za-z]+", match.group())
-        if sum(w not in _NAMES for w in words) >= 4:
-            found.append(match.group())
-    return found
-
-
 def test_the_prose_check_finds_english_and_ignores_code():
     assert english_prose("卷积层 `model.fit(x, y, epochs=1)` 用 Keras 的 API。\n```python\nprint('a b c d e')\n```")\
         == []
@@ -192,6 +165,83 @@ def test_the_prose_check_finds_english_and_ignores_code():
 @pytest.mark.parametrize("page", sorted(DOCS.rglob("*.zh.md")), ids=page_id)
 def test_chinese_pages_have_no_english_prose(page):
     assert english_prose(page.read_text(encoding="utf-8")) == []
+
+
+REFERENCE_MODULES = ["convlearn.models", "convlearn.layers", "convlearn.losses", "convlearn.optimizers",
+                     "convlearn.callbacks", "convlearn.metrics", "convlearn.activations", "convlearn.initializers",
+                     "convlearn.datasets", "convlearn.utils", "convlearn.data", "convlearn.explain"]
+
+
+def test_every_reference_page_has_a_chinese_catalogue():
+    import docs_hooks
+    assert sorted(docs_hooks.REFERENCE_PAGES) == sorted(REFERENCE_MODULES)
+
+
+@pytest.mark.parametrize("module", REFERENCE_MODULES)
+def test_the_chinese_reference_is_translated_current_and_has_no_english_prose(module):
+    pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
+    import reference_zh
+    problems = reference_zh.problems(module)
+    assert problems == [], f"{len(problems)} entries of tools/reference_zh/{module}.toml need work " \
+        f"(python tools/reference_zh.py status): " + "; ".join(f"{k}: {m}" for k, m in problems[:5])
+
+
+def _catalogue_with(tmp_path, monkeypatch, module, edit):
+    """A copy of a module's catalogue, changed by ``edit(entries)``, that reference_zh reads instead."""
+    import reference_zh
+    import tomllib
+    with reference_zh.catalogue_path(module).open("rb") as handle:
+        entries = tomllib.load(handle)
+    edit(entries)
+    lines = []
+    for key, entry in entries.items():
+        lines.append(f'["{key}"]\nenglish = "{entry["english"]}"\ntext = \'\'\'\n{entry["text"].strip()}\n\'\'\'\n')
+    (tmp_path / f"{module}.toml").write_text("\n".join(lines), encoding="utf-8")
+    monkeypatch.setattr(reference_zh, "CATALOGUES", tmp_path)
+    return reference_zh
+
+
+def test_the_chinese_reference_check_finds_every_kind_of_problem(tmp_path, monkeypatch):
+    pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
+    module = "convlearn.losses"
+
+    def edit(entries):
+        keys = list(entries)
+        del entries[keys[0]]                                        # missing
+        entries[keys[1]]["english"] = "000000000000"                # the English changed since
+        entries[keys[2]]["text"] += "\n\nThis sentence was left in English by mistake."
+        entries["convlearn.losses.NoSuchLoss"] = {"english": "0", "text": "没有这个对象。"}
+
+    reference_zh = _catalogue_with(tmp_path, monkeypatch, module, edit)
+    found = dict(reference_zh.problems(module))
+    keys = [key for key, _ in reference_zh.entries(module)]
+    assert found[keys[0]] == "no translation"
+    assert "changed since" in found[keys[1]]
+    assert "English prose left" in found[keys[2]] and "left in English by mistake" in found[keys[2]]
+    assert found["convlearn.losses.NoSuchLoss"] == "no such object on the English page"
+
+
+def test_a_translation_must_keep_the_example_code(tmp_path, monkeypatch):
+    pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
+    module = "convlearn.explain"
+    reference_zh = _catalogue_with(tmp_path, monkeypatch, module, lambda entries: None)
+    key = next(k for k, obj in reference_zh.entries(module) if ">>>" in obj.docstring.value)
+
+    def edit(entries):
+        entries[key]["text"] = entries[key]["text"].replace(">>> ", ">>> x = 1; ", 1)
+
+    reference_zh = _catalogue_with(tmp_path, monkeypatch, module, edit)
+    assert dict(reference_zh.problems(module))[key] == "its example code differs from the English docstring's"
+
+
+def test_a_chinese_reference_section_shows_the_translation(tmp_path):
+    pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
+    import reference_zh
+    obj = reference_zh._target("convlearn.layers.Flatten")
+    text = "把输入展平成一维。\n\nParameters\n----------\ndata_format : str\n    数据格式。\n\nNotes\n-----\n与 Keras 相同。"
+    markdown = reference_zh.render_docstring(text, obj)
+    assert "把输入展平成一维。" in markdown and "**参数**" in markdown and "- **`data_format`** (`str`)：数据格式。" \
+        in markdown and '!!! note "说明"' in markdown
 
 
 def test_the_site_builds_with_warnings_as_errors(tmp_path):
@@ -204,6 +254,13 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
     site = tmp_path / "site"
     layers = (site / "reference" / "layers" / "index.html").read_text(encoding="utf-8")
     assert "convlearn.layers.Conv2D" in layers and "keras.layers.Conv2D" in layers
+    import inspect
+
+    import convlearn
+    zh_layers = (site / "zh" / "reference" / "layers" / "index.html").read_text(encoding="utf-8")
+    first_line = inspect.getdoc(convlearn.layers.Conv2D).splitlines()[0]
+    assert "convlearn.layers.Conv2D" in zh_layers and "参数" in zh_layers and first_line not in zh_layers, \
+        "the Chinese reference shows the English docstrings"
     support = (site / "zh" / "reference" / "keras-api" / "index.html").read_text(encoding="utf-8")
     assert "keras.layers.Conv3D" in support and "不支持" in support
     pooling = (site / "zh" / "learn" / "pooling" / "index.html").read_text(encoding="utf-8")

@@ -18,9 +18,16 @@ and in the support table at the next build, with nothing to edit by hand.  The h
 
 import importlib
 import inspect
+import logging
 import pathlib
 import re
+import sys
 import types
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+import reference_zh  # tools/ is not a package
+
+LOG = logging.getLogger("mkdocs.plugins.convlearn")
 
 KERAS_NAMES = pathlib.Path(__file__).with_name("keras3_api.txt")
 
@@ -181,9 +188,18 @@ def anchor(name):
 
 
 def reference_markdown(module_name, lang):
-    """The sections of one reference page, as Markdown with mkdocstrings directives."""
+    """The sections of one reference page, as Markdown.
+
+    English sections are mkdocstrings directives (the docstrings themselves); Chinese sections are
+    the translations in ``tools/reference_zh/`` rendered by :mod:`reference_zh`.  A Chinese section
+    whose translation is missing or out of date is a warning (an error in a strict build) and shows
+    the English docstring meanwhile.
+    """
     text = TEXT[lang]
     available = keras_names()
+    if lang == "zh":
+        translations = reference_zh.load(module_name)
+        stale = {key for key, _ in reference_zh.problems(module_name)}
     out = []
     for path, names in reference_entries(module_name):
         canonical = names[0]
@@ -194,6 +210,13 @@ def reference_markdown(module_name, lang):
         if len(names) > 1:
             line += f" · {text['alias']}: " + ", ".join(f"`{n}`" for n in names[1:])
         out.append(line + "\n")
+        if lang == "zh":
+            missing = sorted(k for k in stale if k == path or k.startswith(path + "."))
+            if not missing:
+                out.append(reference_zh.render(path, translations))
+                continue
+            LOG.warning("the Chinese reference of %s needs translating (python tools/reference_zh.py status): %s",
+                        path, ", ".join(missing))
         out.append(f"::: {path}\n    options:\n      show_root_heading: false\n      heading_level: 3\n")
     return "\n".join(out)
 
