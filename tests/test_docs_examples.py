@@ -221,6 +221,24 @@ def test_the_chinese_reference_check_finds_every_kind_of_problem(tmp_path, monke
     assert found["convlearn.losses.NoSuchLoss"] == "no such object on the English page"
 
 
+def test_marking_an_updated_translation_records_the_english_fingerprint(tmp_path, monkeypatch):
+    pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
+    module = "convlearn.losses"
+    key = None
+
+    def edit(entries):
+        nonlocal key
+        key = list(entries)[1]
+        entries[key]["english"] = "000000000000"
+
+    reference_zh = _catalogue_with(tmp_path, monkeypatch, module, edit)
+    assert "changed since" in dict(reference_zh.problems(module))[key]
+    reference_zh.mark(key)
+    assert reference_zh.problems(module) == []
+    with pytest.raises(KeyError, match="no entry"):
+        reference_zh.mark("convlearn.losses.NoSuchLoss")
+
+
 def test_a_translation_must_keep_the_example_code(tmp_path, monkeypatch):
     pytest.importorskip("griffe", reason='the docs tools: pip install -e ".[docs]"')
     module = "convlearn.explain"
@@ -244,6 +262,20 @@ def test_a_chinese_reference_section_shows_the_translation(tmp_path):
         in markdown and '!!! note "说明"' in markdown
 
 
+def _article_text(page_html):
+    """The text of a built page's article, code left out."""
+    import html
+    match = re.search(r"<article[^>]*>(.*?)</article>", page_html, re.DOTALL)
+    body = re.sub(r"<(pre|code|script|style)[^>]*>.*?</\1>", " ", match.group(1) if match else "", flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", " ", body))
+
+
+def test_the_article_text_check_leaves_out_code_and_markup():
+    page = "<nav>Skip to content here now</nav><article><p>卷积 <code>model.fit(x, y) and more</code></p>" \
+           "<pre>print('this is a long English line')</pre><p>left in English by mistake</p></article>"
+    assert english_prose(_article_text(page)) == ["left in English by mistake"]
+
+
 def test_the_site_builds_with_warnings_as_errors(tmp_path):
     for module in ("mkdocs", "material", "mkdocstrings", "mkdocs_static_i18n"):
         pytest.importorskip(module, reason='the docs tools: pip install -e ".[docs]"')
@@ -261,6 +293,9 @@ def test_the_site_builds_with_warnings_as_errors(tmp_path):
     first_line = inspect.getdoc(convlearn.layers.Conv2D).splitlines()[0]
     assert "convlearn.layers.Conv2D" in zh_layers and "参数" in zh_layers and first_line not in zh_layers, \
         "the Chinese reference shows the English docstrings"
+    for built in sorted((site / "zh").rglob("index.html")):  # every Chinese page as built, generated parts too
+        left = english_prose(_article_text(built.read_text(encoding="utf-8")))
+        assert left == [], f"{built.relative_to(site)} shows English prose: {left[:3]}"
     support = (site / "zh" / "reference" / "keras-api" / "index.html").read_text(encoding="utf-8")
     assert "keras.layers.Conv3D" in support and "不支持" in support
     pooling = (site / "zh" / "learn" / "pooling" / "index.html").read_text(encoding="utf-8")

@@ -25,6 +25,8 @@ to translate again.  Commands::
 
     python tools/reference_zh.py status            # entries missing, out of date, or still English
     python tools/reference_zh.py update MODULE     # add missing entries (English text to translate)
+    python tools/reference_zh.py show KEY          # an entry's English docstring now, and its fingerprint
+    python tools/reference_zh.py mark KEY...       # record that these translations match the English now
 """
 
 import hashlib
@@ -158,6 +160,36 @@ def update(module_name):
     return added
 
 
+def _module_of(key):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import docs_hooks
+    for module_name in docs_hooks.REFERENCE_PAGES:
+        if key.startswith(module_name + "."):
+            return module_name
+    raise KeyError(f"{key} is on no reference page")
+
+
+def english_of(key):
+    """The English docstring of an entry as the reference page shows it."""
+    found = dict(entries(_module_of(key)))
+    if key not in found:
+        raise KeyError(f"{key} is not an entry of its module's reference page")
+    return found[key].docstring.value
+
+
+def mark(key):
+    """Write the English docstring's current fingerprint into the entry (after its text was updated)."""
+    path = catalogue_path(_module_of(key))
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(r'(^\["' + re.escape(key) + r'"\]\nenglish = ")[0-9a-f]*(")', re.MULTILINE)
+    text, count = pattern.subn(lambda m: m.group(1) + fingerprint(english_of(key)) + m.group(2), text)
+    if count != 1:
+        raise KeyError(f"{key} has no entry in {path.name}")
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Rendering: the Chinese docstring of each entry as Markdown
 # ---------------------------------------------------------------------------------------------
@@ -285,6 +317,15 @@ def main(argv):
     if argv[:1] == ["update"] and len(argv) == 2:
         added = update(argv[1])
         print(f"{len(added)} entries added to {catalogue_path(argv[1]).relative_to(ROOT)}")
+        return 0
+    if argv[:1] == ["show"] and len(argv) == 2:
+        print(english_of(argv[1]))
+        print(f"\nfingerprint: {fingerprint(english_of(argv[1]))}")
+        return 0
+    if argv[:1] == ["mark"] and len(argv) >= 2:
+        for key in argv[1:]:
+            mark(key)
+            print(f"{key}: marked as translating the current English docstring")
         return 0
     if argv[:1] == ["status"] or not argv:
         bad = 0

@@ -181,9 +181,10 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
 
     Returns
     -------
-    ImageFolderDataset, or a tuple of two with ``subset="both"``
-        Batches of float32 images (N, height, width, channels) (values 0-255), with labels unless
-        ``label_mode`` is None; ``class_names``, ``file_paths`` and ``len()`` (the number of batches).
+    ImageFolderDataset, or a tuple of two
+        (training, validation) with ``subset="both"``. Batches of float32 images (N, height, width,
+        channels) (values 0-255), with labels unless ``label_mode`` is None; ``class_names``,
+        ``file_paths`` and ``len()`` (the number of batches).
 
     Raises
     ------

@@ -77,7 +77,7 @@ def search_paths():
 
 
 def load_data(path=None, download=True):
-    """Load Fashion-MNIST from local IDX files.
+    """Load Fashion-MNIST from its IDX files, downloaded once when they are missing.
 
     Parameters
     ----------

@@ -55,7 +55,7 @@ _KINDS = {
     "Rescaling": "rescaling",
 }
 
-#: Dense terms listed one by one in :attr:`CellArithmetic.top`: the largest, by size.
+#: Dense terms listed one by one in :attr:`CellArithmetic.terms`: the largest, by size.
 TOP_TERMS = 8
 
 
@@ -182,7 +182,7 @@ class CellArithmetic:
         for max pooling, ``output``.
     ``"dense"``
         ``window`` the inputs (n,), ``weights`` the unit's column (n,), ``products``,
-        ``total``, ``bias``, ``z``, ``activation``, ``output``; ``top`` lists the
+        ``total``, ``bias``, ``z``, ``activation``, ``output``; ``terms`` lists the
         :data:`TOP_TERMS` largest terms as (input index, x, w, x*w).  With softmax,
         ``logits`` holds every unit's ``z``, ``exps`` their ``exp(z - max z)``.
     ``"flatten"``

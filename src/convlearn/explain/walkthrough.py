@@ -722,7 +722,7 @@ def explain_conv(
     kernel : array_like or str, optional
         2-D filter.  Default: :data:`DEFAULT_KERNEL`, a 3x3 vertical-edge filter.
     stride : int or (int, int) or str
-        Steps the filter moves right and down; ``"2,1"`` means 2 rows, 1 column.
+        Steps the filter moves down and right; ``"2,1"`` means 2 rows down, 1 column right.
     padding : {"valid", "same"} or int
         ``"valid"``: no padding; ``"same"``: Keras/TensorFlow padding giving
         ``ceil(n / stride)`` outputs; an int ``p``: ``p`` zeros on every side.

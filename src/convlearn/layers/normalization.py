@@ -196,7 +196,7 @@ class BatchNormalization(Layer):
         return self.axis == -1
 
     def inference_scale_shift(self):
-        """The inference pass as one affine map a channel: ``out = x * scale + shift``.
+        """The inference pass as one affine map per channel: ``out = x * scale + shift``.
 
         ``scale = gamma / sqrt(moving_variance + epsilon)`` and
         ``shift = beta - moving_mean * scale`` (``gamma = 1``, ``beta = 0`` when

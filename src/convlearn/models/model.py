@@ -362,7 +362,7 @@ class Model(Trainer, Layer):
         """Compare every layer's ``backward`` with numerical derivatives of the loss.
 
         Runs on a float64 copy (this model is not changed) and prints a table: layer,
-        weight, shape, max abs diff, relative error, OK/FAIL. Use it to test your own
+        weight, shape, elements checked, max abs diff, relative error, result (OK/FAIL). Use it to test your own
         ``Layer`` subclasses. See :func:`convlearn.explain.gradcheck.check_gradients`
         for every option (``max_entries``, ``batch_size``, ``tolerance``, ``seed``).
         """

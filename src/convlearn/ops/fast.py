@@ -1106,7 +1106,7 @@ class BatchNormCache(NamedTuple):
 
 
 def batch_norm_scale_shift(gamma, beta, mean, variance, epsilon):
-    """Batch normalisation with fixed statistics as one affine map a channel: ``x * scale + shift``.
+    """Batch normalisation with fixed statistics as one affine map per channel: ``x * scale + shift``.
 
     ``scale = gamma / sqrt(variance + epsilon)`` and ``shift = beta - mean * scale``
     are computed in float64 and rounded once to the weights' dtype, so each is
