@@ -167,6 +167,10 @@ def test_chinese_pages_have_no_english_prose(page):
     assert english_prose(page.read_text(encoding="utf-8")) == []
 
 
+def test_the_chinese_readme_has_no_english_prose():
+    assert english_prose((ROOT / "README.zh-CN.md").read_text(encoding="utf-8")) == []
+
+
 REFERENCE_MODULES = ["convlearn.models", "convlearn.layers", "convlearn.losses", "convlearn.optimizers",
                      "convlearn.callbacks", "convlearn.metrics", "convlearn.activations", "convlearn.initializers",
                      "convlearn.datasets", "convlearn.utils", "convlearn.data", "convlearn.explain"]
