@@ -75,8 +75,9 @@ TEXT = {
 }
 
 _CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
-# A line break between two Chinese characters: Markdown would show it as a space, Chinese has none.
-_CJK_BREAK = re.compile(f"(?<=[{_CJK}])\n(?=[{_CJK}])")
+# A line break between two Chinese characters (and the indent of a continued list item or note after
+# it): Markdown would show it as a space, Chinese has none.
+_CJK_BREAK = re.compile(f"(?<=[{_CJK}])\n[ \t]*(?=[{_CJK}])")
 _FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 

@@ -37,6 +37,8 @@ import sys
 
 import tomllib
 
+from convlearn._io import atomic_write_text  # the package's own atomic write
+
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from prose import english_prose  # tools/ is not a package
 
@@ -83,12 +85,20 @@ def members(obj):
             if not name.startswith("_") and not m.is_alias and m.docstring is not None]
 
 
+def _docs_hooks():
+    """``tools/docs_hooks.py``, imported late (it imports this module); the site build may have
+    changed ``sys.path`` since this module was loaded."""
+    tools = str(pathlib.Path(__file__).parent)
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import docs_hooks
+    return docs_hooks
+
+
 def entries(module_name):
     """``[(key, griffe_object)]`` of a reference page, in the page's order (objects, then members)."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import docs_hooks
     out = []
-    for path, _ in docs_hooks.reference_entries(module_name):
+    for path, _ in _docs_hooks().reference_entries(module_name):
         obj = _target(path)
         if obj.docstring is not None:
             out.append((path, obj))
@@ -154,16 +164,12 @@ def update(module_name):
             raise ValueError(f"{key}: its docstring holds ''' and cannot be written as a TOML literal string")
         text += f'\n["{key}"]\nenglish = "{fingerprint(english)}"\ntext = \'\'\'\n{english}\n\'\'\'\n'
         added.append(key)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(str(path), text)
     return added
 
 
 def _module_of(key):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import docs_hooks
-    for module_name in docs_hooks.REFERENCE_PAGES:
+    for module_name in _docs_hooks().REFERENCE_PAGES:
         if key.startswith(module_name + "."):
             return module_name
     raise KeyError(f"{key} is on no reference page")
@@ -185,9 +191,7 @@ def mark(key):
     text, count = pattern.subn(lambda m: m.group(1) + fingerprint(english_of(key)) + m.group(2), text)
     if count != 1:
         raise KeyError(f"{key} has no entry in {path.name}")
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(str(path), text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -195,16 +199,6 @@ def mark(key):
 # ---------------------------------------------------------------------------------------------
 
 _ROLE = re.compile(r":(?:func|meth|class|attr|mod|data|obj|exc):`~?([^`]+)`")
-
-
-_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
-# a docstring's line break (and the indent after it) between two Chinese characters: no space in Chinese
-_CJK_BREAK = re.compile(f"(?<=[{_CJK}])\n[ \t]*(?=[{_CJK}])")
-
-
-def _join(text):
-    """Join the lines of Chinese prose (a Markdown line break would show as a space)."""
-    return _CJK_BREAK.sub("", text)
 
 
 def _indent(text, spaces=4):
@@ -246,7 +240,7 @@ def _items(section, with_name=True):
         head = f"**`{name}`**" if name else ""
         if annotation:
             head += f" (`{annotation}`)" if head else f"`{annotation}`"
-        description = _join((item.description or "").strip())
+        description = (item.description or "").strip()
         first, _, rest = description.partition("\n")
         if not head:
             lines.append(f"- {first}")
@@ -266,7 +260,7 @@ def render_docstring(text, obj):
     for section in docstring.parse():
         kind = section.kind.value
         if kind == "text":
-            out.append(_join(section.value.strip()))
+            out.append(section.value.strip())
         elif kind in ("parameters", "other parameters", "attributes", "returns", "yields", "receives"):
             out.append(f"**{TITLES[kind]}**\n\n{_items(section)}")
         elif kind in ("raises", "warns"):
@@ -277,10 +271,10 @@ def render_docstring(text, obj):
                 if part_kind.value == "examples":
                     out.append(f"```pycon\n{part.strip()}\n```")
                 else:
-                    out.append(_join(part.strip()))
+                    out.append(part.strip())
         elif kind == "admonition":
             title = section.title or ""
-            out.append(f'!!! note "{TITLES.get(title, title)}"\n\n{_indent(_join(section.value.description.strip()))}')
+            out.append(f'!!! note "{TITLES.get(title, title)}"\n\n{_indent(section.value.description.strip())}')
         else:
             raise ValueError(f"{obj.path}: a '{kind}' section cannot be shown on a Chinese page yet")
     return "\n\n".join(out)
@@ -312,8 +306,6 @@ def render(path, translations):
 
 
 def main(argv):
-    sys.path.insert(0, str(ROOT / "tools"))
-    import docs_hooks
     if argv[:1] == ["update"] and len(argv) == 2:
         added = update(argv[1])
         print(f"{len(added)} entries added to {catalogue_path(argv[1]).relative_to(ROOT)}")
@@ -329,7 +321,7 @@ def main(argv):
         return 0
     if argv[:1] == ["status"] or not argv:
         bad = 0
-        for module_name in docs_hooks.REFERENCE_PAGES:
+        for module_name in _docs_hooks().REFERENCE_PAGES:
             found = problems(module_name)
             bad += len(found)
             print(f"{module_name}: {len(entries(module_name))} entries, {len(found)} to do")

@@ -275,7 +275,7 @@ def layer_entry(layer):
             entries.append({**layer_entry(by_name[item["name"]]), "name": item["name"],
                             "inbound_nodes": item["inbound_nodes"]})
 
-        def io_spec(spec, single):
+        def io_spec(spec):
             # one input (or output) is written as a list of one [name, node, tensor] triple, as Keras 3.0
             # writes it and every later release reads it (a bare triple, which later releases write,
             # breaks Keras 3.0's reader); a one-element list predicts a plain array in Keras as here
@@ -284,9 +284,8 @@ def layer_entry(layer):
             return spec
 
         config = {"name": config["name"], "trainable": config["trainable"], "layers": entries,
-                  "input_layers": io_spec(config["input_layers"], not isinstance(layer._input_structure,
-                                                                                   (list, tuple, dict))),
-                  "output_layers": io_spec(config["output_layers"], config.get("single_output", False))}
+                  "input_layers": io_spec(config["input_layers"]),
+                  "output_layers": io_spec(config["output_layers"])}
         entry = {"module": "keras.src.models.functional", "class_name": "Functional", "config": config,
                  "registered_name": "Functional"}
     elif kind == "Model":
