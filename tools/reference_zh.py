@@ -35,7 +35,10 @@ import pathlib
 import re
 import sys
 
-import tomllib
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the backport (the docs extra installs it there)
+    import tomli as tomllib
 
 from convlearn._io import atomic_write_text  # the package's own atomic write
 
