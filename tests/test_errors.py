@@ -152,6 +152,17 @@ def test_nan_or_inf_in_the_inputs(mnist_like, bad, call):
         getattr(model, call)(*args, verbose=0)
 
 
+def test_nan_in_a_strided_view_of_the_inputs(mnist_like):
+    model, x, y = mnist_like
+    wide = np.zeros(x.shape[:-1] + (2,), dtype=x.dtype)
+    wide[..., :1] = x
+    view = wide[..., :1]                              # not contiguous: checked through its min and max
+    assert not view.flags.c_contiguous and not view.flags.f_contiguous
+    view[1, 3, 4, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`x` contains 1 NaN or infinite value\(s\)"):
+        model.predict(view, verbose=0)
+
+
 def test_nan_in_float_labels(mnist_like):
     model, x, y = mnist_like
     labels = y.astype(np.float64)

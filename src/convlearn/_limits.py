@@ -371,13 +371,6 @@ def read_npz_member(zf, name, label, check):
         return read_npy_data(member, header, f"{label} (array '{name}')")
 
 
-def all_finite(array):
-    """Whether every value of a float array is finite, checked a piece at a time (no array-sized mask)."""
-    flat = array.reshape(-1, order="A")
-    step = CHUNK_BYTES
-    return all(np.isfinite(flat[i:i + step]).all() for i in range(0, flat.size, step))
-
-
 class NpzArrays(Sequence):
     """The arrays of an ``.npz`` laid out as convlearn writes it, read one at a time when indexed.
 

@@ -27,7 +27,7 @@ from .. import _rng, ops
 from .. import losses as losses_module
 from .. import metrics as metrics_module
 from .. import optimizers as optimizers_module
-from .._checks import as_float_array
+from .._checks import all_finite, as_float_array
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger, TerminateOnNaN
 from ..engine import plan as planning
 from ..engine import run
@@ -351,7 +351,7 @@ class Trainer:
                     f"{owner}: x and {label} must have the same number of samples; got {len(xs[0])} inputs and "
                     f"{'a scalar' if yk.ndim == 0 else len(yk)} labels."
                 )
-            if yk.dtype.kind == "f" and not np.isfinite(yk).all():
+            if yk.dtype.kind == "f" and not all_finite(yk):
                 raise ValueError(f"{owner}: `{label}` contains NaN or infinite values. Clean the labels first.")
             ys.append(setup.loss.prepare_targets(yk, (len(yk),) + tuple(shape[1:])))
         return xs, ys

@@ -35,11 +35,11 @@ import numpy as np
 
 from .. import __version__
 from .._io import as_path, atomic_write_bytes, check_regular_file
+from .._checks import all_finite
 from .._limits import (
     DEFAULT_MAX_WEIGHTS,
     FileError,
     NpzArrays,
-    all_finite,
     check_max_weights,
     member_name,
     open_zip,
