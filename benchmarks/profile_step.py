@@ -41,7 +41,7 @@ import worker  # the benchmark's models
 import convlearn
 from convlearn import layers
 from convlearn.engine import plan, schedule
-from convlearn.ops import blas, parallel
+from convlearn.ops import parallel
 
 SHAPES = {"guide": (28, 28, 1), "convnet": (28, 28, 1), "residual": (28, 28, 1), "cifar": (32, 32, 3)}
 
@@ -107,12 +107,9 @@ def _products(step, program, batch_size):
     (the fused convolution + pooling kernel skips the cells pooling dropped, so it
     does fewer).
     """
-    layer = plan.base_layer(step.layer)
-    kernel = layer.params.get("kernel")
-    if type(layer).__name__ not in ("Conv2D", "Dense") or kernel is None:
+    if type(plan.base_layer(step.layer)).__name__ not in ("Conv2D", "Dense"):
         return 0, 0
-    shape = step.node.output.shape if step.node is not None else layer.output_shape
-    forward = batch_size * kernel.size * math.prod(shape[1:-1])
+    forward = batch_size * schedule._multiply_adds(step)            # the schedule's own count, per sample
     backward = forward * (1 + (step.inputs[0] in program.needs_grad))
     return forward, backward
 
@@ -185,19 +182,12 @@ def core_peak(size=1024, repeats=5):
     """One core's float32 matrix-product rate, GFLOP/s: the best of ``repeats`` (size x size) products."""
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
     out = np.empty_like(a)
-    controls = blas.thread_controls()
-    before = controls[0]() if controls else None
-    if controls:
-        controls[1](1)
-    try:
-        best = math.inf
+    best = math.inf
+    with parallel.blas_single_threaded():
         for _ in range(repeats):
             start = time.perf_counter()
             np.matmul(a, a, out=out)
             best = min(best, time.perf_counter() - start)
-    finally:
-        if controls:
-            controls[1](before)
     return 2 * size ** 3 / best / 1e9
 
 

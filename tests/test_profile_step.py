@@ -9,7 +9,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks
 
 import profile_step  # noqa: E402  (benchmarks/ is not a package)
 
-from convlearn.ops import parallel  # noqa: E402
+from convlearn.ops import blas, parallel  # noqa: E402
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_the_layer_profile_puts_the_schedule_back(threads_restored):
 
 
 def test_the_core_peak_leaves_blas_threads_as_they_were():
-    controls = profile_step.blas.thread_controls()
+    controls = blas.thread_controls()
     before = controls[0]() if controls else None
     assert profile_step.core_peak(size=128, repeats=2) > 0
     if controls:
